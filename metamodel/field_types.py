@@ -256,7 +256,7 @@ def coerce_boolean(value, spec):
 
 def _parse_date(value, spec=None):
     if isinstance(value, dt.datetime):
-        if value.time() != dt.time(0) and not (spec or {}).get("_converting"):
+        if value.time() != dt.time(0):
             _fail("must be a date without a time")
         return value.date()
     if isinstance(value, dt.date):

@@ -1,0 +1,252 @@
+"""The operations a migration plan is made of.
+
+Each operation is plain data: it says in words what it does (``describe``) and
+applies itself through a :class:`~metamodel.ddl.Migrator` (``apply``). The
+planner decides which operations a change needs; the migrator runs them in
+one transaction, or captures their SQL for a preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, ForeignKeyConstraint, Index, MetaData, Table, update
+from sqlalchemy.schema import AddConstraint
+from sqlalchemy.types import TypeEngine
+
+from .identifiers import physical_name
+
+if TYPE_CHECKING:
+    from .ddl import Migrator
+
+# Rows converted per round trip when a column changes type.
+CONVERT_BATCH = 5000
+
+
+@dataclass
+class Operation:
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def apply(self, m: Migrator) -> None:
+        raise NotImplementedError
+
+    def as_json(self) -> dict[str, Any]:
+        return {"op": type(self).__name__, "description": self.describe()}
+
+
+@dataclass
+class CreateTable(Operation):
+    table: Table
+    what: str
+
+    def describe(self):
+        return f"create {self.what} (table {self.table.name})"
+
+    def apply(self, m):
+        # Foreign keys are added later, once every table of the plan exists.
+        columns = [c._copy() for c in self.table.columns]
+        m.op.create_table(m.name(self.table.name), *columns)
+
+
+@dataclass
+class RenameTable(Operation):
+    old: str
+    new: str
+    what: str
+
+    def describe(self):
+        return f"rename {self.what} (table {self.old} to {self.new}), keeping its records"
+
+    def apply(self, m):
+        m.op.rename_table(m.name(self.old), m.name(self.new))
+
+
+@dataclass
+class Note(Operation):
+    """A step with no DDL of its own, said so the plan reads completely."""
+
+    words: str
+
+    def describe(self):
+        return self.words
+
+    def apply(self, m):
+        pass
+
+
+@dataclass
+class AddColumn(Operation):
+    table: str
+    column: Column
+    what: str
+
+    def describe(self):
+        return f"add {self.what}"
+
+    def apply(self, m):
+        column = self.column._copy()
+        column.nullable = True
+        m.op.add_column(m.name(self.table), column)
+
+
+@dataclass
+class RenameColumn(Operation):
+    table: str
+    old: str
+    new: str
+    what: str
+
+    def describe(self):
+        return f"rename {self.what}, keeping its values"
+
+    def apply(self, m):
+        m.op.alter_column(m.name(self.table), m.name(self.old), new_column_name=m.name(self.new))
+
+
+@dataclass
+class SetNullable(Operation):
+    table: str
+    column: str
+    nullable: bool
+    existing_type: TypeEngine
+    what: str
+
+    def describe(self):
+        return f"{'allow' if self.nullable else 'require'} a value in {self.what}"
+
+    def apply(self, m):
+        m.alter_column(
+            self.table, self.column, nullable=self.nullable, existing_type=self.existing_type
+        )
+
+
+@dataclass
+class Backfill(Operation):
+    table: Table
+    column: str
+    value: Any
+    what: str
+
+    def describe(self):
+        return f"fill {self.what} with {self.value!r} in every existing record"
+
+    def apply(self, m):
+        column = self.table.c[self.column]
+        m.execute(update(self.table).where(column.is_(None)).values({column: self.value}))
+
+
+@dataclass
+class ConvertColumn(Operation):
+    """A type change: copy every value, converted, into a column of the new type.
+
+    Values are converted in Python by the same code the planner used to check
+    them, so what was checked is exactly what is written.
+    """
+
+    old_table: Table
+    column: str
+    new_column: Column
+    convert: Callable[[Any], Any]
+    what: str
+    rows: int = 0
+
+    def describe(self):
+        return f"convert {self.what} ({self.rows} values)"
+
+    def apply(self, m):
+        table_name = self.old_table.name
+        temporary = physical_name(self.column, prefix="_new_")
+        scratch = self.new_column._copy()
+        scratch.name = temporary
+        scratch.key = temporary
+        scratch.nullable = True
+        m.op.add_column(m.name(table_name), scratch)
+        scratch_table = Table(
+            table_name,
+            MetaData(),
+            self.old_table.c.id._copy(),
+            self.old_table.c[self.column]._copy(),
+            scratch._copy(),
+        )
+        m.copy_converted(scratch_table, self.column, temporary, self.convert)
+        m.op.drop_column(m.name(table_name), m.name(self.column))
+        m.op.alter_column(m.name(table_name), temporary, new_column_name=m.name(self.column))
+
+
+@dataclass
+class DropIndex(Operation):
+    index: Index
+
+    def describe(self):
+        return f"drop index {self.index.name}"
+
+    def apply(self, m):
+        m.drop_index(self.index)
+
+
+@dataclass
+class CreateIndex(Operation):
+    index: Index
+
+    def describe(self):
+        kind = "unique index" if self.index.unique else "index"
+        columns = ", ".join(c.name for c in self.index.columns)
+        return f"create {kind} {self.index.name} on {self.index.table.name} ({columns})"
+
+    def apply(self, m):
+        m.create_index(self.index)
+
+
+@dataclass
+class DropForeignKey(Operation):
+    constraint: ForeignKeyConstraint
+
+    def describe(self):
+        return f"drop foreign key {self.constraint.name}"
+
+    def apply(self, m):
+        m.op.drop_constraint(
+            m.name(self.constraint.name), m.name(self.constraint.table.name), type_="foreignkey"
+        )
+
+
+@dataclass
+class CreateForeignKey(Operation):
+    constraint: ForeignKeyConstraint
+
+    def describe(self):
+        target = self.constraint.referred_table.name
+        return f"create foreign key {self.constraint.name} to {target}"
+
+    def apply(self, m):
+        m.execute(AddConstraint(self.constraint))
+
+
+@dataclass
+class DropColumn(Operation):
+    table: str
+    column: str
+    what: str
+    values: int = 0
+
+    def describe(self):
+        return f"destroy {self.what}: {self.values} values are deleted for good"
+
+    def apply(self, m):
+        m.op.drop_column(m.name(self.table), m.name(self.column))
+
+
+@dataclass
+class DropTable(Operation):
+    table: str
+    what: str
+    rows: int = 0
+
+    def describe(self):
+        return f"destroy {self.what}: {self.rows} records are deleted for good"
+
+    def apply(self, m):
+        m.op.drop_table(m.name(self.table))
