@@ -1,0 +1,47 @@
+"""The web application: the only place Flask is imported.
+
+Production serves ``app:create_app()`` with gunicorn; several workers share
+nothing but the database.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from .config import load_settings
+from .runtime import Runtime
+
+
+def _secret_key(settings: dict) -> str:
+    if settings.get("secret_key"):
+        return settings["secret_key"]
+    # Without a configured key, keep one in the instance folder so sessions
+    # survive restarts and every worker on this machine signs alike.
+    path = Path(settings["instance_path"]) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = load_settings(overrides=config)
+    Path(settings["instance_path"]).mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=settings["instance_path"])
+    app.config.update(
+        SECRET_KEY=_secret_key(settings),
+        MAX_CONTENT_LENGTH=int(settings["max_request_mb"] * 1024 * 1024),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        CRM=settings,
+    )
+    app.extensions["crm"] = Runtime(settings)
+
+    from .views import home
+
+    app.register_blueprint(home.blueprint)
+    return app

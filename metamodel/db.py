@@ -11,6 +11,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+# Execution option: begin the transaction holding the write lock (SQLite).
+IMMEDIATE = "crm_immediate"
+
 
 def make_engine(url: str, **kwargs) -> Engine:
     parsed = make_url(url)
@@ -34,9 +37,12 @@ def make_engine(url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):
-        # IMMEDIATE takes the write lock up front, so two writers queue instead
-        # of failing with "database is locked" when one upgrades its lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers use a deferred BEGIN so they never wait for each other. A
+        # transaction that reads before it writes asks for IMMEDIATE, which takes
+        # the write lock up front: two such writers then queue instead of one
+        # failing with "database is locked" when it upgrades its lock.
+        immediate = connection.get_execution_options().get(IMMEDIATE)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -255,29 +255,25 @@ def coerce_boolean(value, spec):
 
 
 def _parse_date(value, spec=None):
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:
+            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"'{value}' is not a date (use YYYY-MM-DD)")
     if isinstance(value, dt.datetime):
         if value.time() != dt.time(0):
-            _fail("must be a date without a time")
+            _fail(
+                f"'{value.isoformat()}' has a time of day; a date holds none, so it would be lost"
+            )
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
-        try:
-            return (
-                dt.date.fromisoformat(value.strip()[:10])
-                if len(value.strip()) == 10
-                else _date_from_datetime_text(value)
-            )
-        except ValueError:
-            pass
     _fail(f"'{value}' is not a date (use YYYY-MM-DD)")
-
-
-def _date_from_datetime_text(value: str):
-    parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if parsed.time() != dt.time(0):
-        raise ValueError(value)
-    return parsed.date()
 
 
 def coerce_date(value, spec):

@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import Connection, Index, Table, func, select
 
 from . import operations as ops
-from .conversions import can_convert, convert
+from .conversions import can_convert, convert, to_plain
 from .data_checks import (
+    EXAMPLES,
     conversion_failures,
     duplicate_values,
     example_ids,
@@ -430,12 +431,14 @@ class _Planner:
         )
         if failures:
             listed = "; ".join(
-                f"record {row_id} ({value!r}): {message}" for row_id, value, message in failures
+                f"record {row_id} ({to_plain(value)!r}): {message}"
+                for row_id, value, message in failures
             )
+            count = f"at least {EXAMPLES}" if len(failures) >= EXAMPLES else str(len(failures))
             self.refuse(
                 new.pointer + "/type",
-                f"{len(failures) if len(failures) < 20 else 'at least 20'} {pair.new.name} records hold "
-                f"values of '{new.name}' that do not convert to {new.value_spec['type']}: {listed}",
+                f"{count} {pair.new.name} record(s) hold values of '{new.name}' that do not convert "
+                f"to {new.value_spec['type']}: {listed}",
             )
             return False
         if not column_changed:
