@@ -1,0 +1,30 @@
+# The two set-up commands of the README. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+CRM := $(VENV)/bin/crm
+
+.PHONY: run test lint bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Serve the app on SQLite (instance/crm.db) with the demo app loaded.
+run: $(STAMP)
+	$(CRM) init --admin-password admin
+	$(CRM) app apply presets/sales_pipeline.json --yes
+	$(CRM) run --host 127.0.0.1 --port 5000
+
+# The whole test suite, on SQLite and then on PostgreSQL.
+test: $(STAMP)
+	scripts/run-tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.migrations
