@@ -32,6 +32,7 @@ from .data_checks import (
 from .drift import drift_problems
 from .errors import Problem
 from .field_types import DEFAULT_TOKENS, ValueProblem
+from .identifiers import column_name
 from .model import AppModel, EntityModel, FieldModel
 from .sqltypes import UTC
 from .tables import Archive, SchemaBuilder, build_schema
@@ -337,7 +338,7 @@ class _Planner:
                 )
                 return
             value = _default_value(default, fld)
-            fill_table = Table(str(entity.table_name), _metadata(), column._copy())
+            fill_table = Table(entity.table_name, _metadata(), column._copy())
             self.column_ops.append(ops.Backfill(fill_table, fld.name, value, what))
         self._set_nullable(str(entity.table_name), fld.name, False, column.type, what)
 
@@ -450,7 +451,7 @@ class _Planner:
             return None
         after_column = build_schema(self.new, None, self.dialect).table(pair.new.name).c[new.name]
         rename_table = Table(
-            str(pair.new.table_name), _metadata(), table.c.id._copy(), _renamed(column, new.name)
+            pair.new.table_name, _metadata(), table.c.id._copy(), _renamed(column, new.name)
         )
         self.column_ops.append(
             ops.ConvertColumn(
@@ -582,7 +583,7 @@ def _default_value(default, fld: FieldModel):
 
 def _renamed(column, name: str):
     copy = column._copy()
-    copy.name = copy.key = name
+    copy.name = copy.key = column_name(name)
     return copy
 
 
