@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -77,4 +78,60 @@ meta_state = Table(
     system_metadata,
     Column("id", Integer, primary_key=True),
     Column("generation", BigInteger, nullable=False),
+)
+
+# Field-level history of every record: who, when, what changed (before/after).
+audit_log = Table(
+    "crm_audit",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("app", String(30), nullable=False),
+    Column("entity", String(30), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("actor_id", BigInteger),
+    Column("on_behalf_of", BigInteger),
+    Column("at", UtcDateTime, nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("comment", Text),
+    Index("ix_crm_audit_record", "app", "entity", "record_id", "id"),
+)
+
+# Autonumber counters; a key per rendered prefix, so a yearly pattern restarts each year.
+sequences = Table(
+    "crm_sequences",
+    system_metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+files = Table(
+    "crm_files",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("app", String(30)),
+    Column("entity", String(30)),
+    Column("field", String(30)),
+    Column("record_id", BigInteger),
+    Column("name", String(255), nullable=False),
+    Column("mime", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("created_by", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_crm_files_record", "app", "entity", "record_id"),
+)
+
+api_tokens = Table(
+    "crm_api_tokens",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("crm_users.id"), nullable=False),
+    # Only a hash is kept: a stolen database does not hand out working tokens.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(100)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
 )

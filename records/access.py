@@ -1,0 +1,109 @@
+"""Who may do what to which records.
+
+Entity permissions grant verbs to roles; ``read:own``/``update:own``/
+``delete:own`` limit a verb to records the user owns; ``row_rules`` limit what
+a role sees to records where a rule holds; ``read_roles``/``write_roles`` hide
+or protect single fields. ``admin`` may do everything. A user with several
+roles gets the union of what they grant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metamodel.jsonlogic import RuleError, evaluate, truthy
+from metamodel.model import EntityModel, FieldModel
+
+from .actor import Actor
+from .errors import Forbidden
+
+VERBS = ("read", "create", "update", "delete", "export", "import")
+
+
+def permissions_of(entity: EntityModel) -> dict[str, list[str]]:
+    parent = entity.parent
+    if entity.is_child and parent is not None:
+        return parent[0].doc.get("permissions", {})
+    return entity.doc.get("permissions", {})
+
+
+def grant(actor: Actor, entity: EntityModel, verb: str) -> str | None:
+    """'all', 'own' or None: how far ``actor`` may ``verb`` records of ``entity``."""
+    if actor.is_admin:
+        return "all"
+    granted = None
+    for role, verbs in permissions_of(entity).items():
+        if role not in actor.roles:
+            continue
+        if verb in verbs:
+            return "all"
+        if f"{verb}:own" in verbs:
+            granted = "own"
+    return granted
+
+
+def row_rules_for(actor: Actor, entity: EntityModel) -> list[Any] | None:
+    """The rules limiting what ``actor`` reads; None when some role reads without limit."""
+    if actor.is_admin:
+        return None
+    rules_by_role: dict[str, list] = {}
+    for entry in entity.doc.get("row_rules", []):
+        rules_by_role.setdefault(entry["role"], []).append(entry["rule"])
+    readers = [
+        role
+        for role, verbs in permissions_of(entity).items()
+        if role in actor.roles and ("read" in verbs or "read:own" in verbs)
+    ]
+    if any(role not in rules_by_role for role in readers):
+        return None
+    return [rule for role in readers for rule in rules_by_role[role]]
+
+
+def may(
+    actor: Actor,
+    entity: EntityModel,
+    verb: str,
+    record: dict | None = None,
+    context: dict | None = None,
+) -> bool:
+    extent = grant(actor, entity, verb)
+    if extent is None:
+        return False
+    if record is None:
+        return True
+    if extent == "own" and record.get("owner") != actor.id:
+        return False
+    if verb == "read" or verb in ("update", "delete"):
+        rules = row_rules_for(actor, entity)
+        if rules is not None and not any(_holds(rule, record, context) for rule in rules):
+            return False
+    return True
+
+
+def require(
+    actor: Actor,
+    entity: EntityModel,
+    verb: str,
+    record: dict | None = None,
+    context: dict | None = None,
+) -> None:
+    if not may(actor, entity, verb, record, context):
+        label = entity.name if record is None else f"{entity.name} {record.get('id')}"
+        raise Forbidden(f"you may not {verb} {label}")
+
+
+def _holds(rule, record: dict, context: dict | None) -> bool:
+    try:
+        return truthy(evaluate(rule, record, context))
+    except RuleError:
+        return False
+
+
+def readable(actor: Actor, fld: FieldModel) -> bool:
+    roles = fld.doc.get("read_roles")
+    return actor.is_admin or not roles or bool(actor.roles & set(roles))
+
+
+def writable(actor: Actor, fld: FieldModel) -> bool:
+    roles = fld.doc.get("write_roles")
+    return actor.is_admin or not roles or bool(actor.roles & set(roles))

@@ -1,0 +1,43 @@
+"""Errors of the record service; each maps to one HTTP status at the API boundary."""
+
+from __future__ import annotations
+
+from metamodel.errors import CrmError, NotFound, Problem
+
+__all__ = ["Forbidden", "NotFound", "RecordConflict", "StaleVersion", "ValidationFailed"]
+
+
+class ValidationFailed(CrmError):
+    """Values that do not fit their fields (422); each problem names its field."""
+
+    code = "invalid_record"
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(map(str, problems)), problems=problems)
+
+
+class Forbidden(CrmError):
+    """The actor may not do this (403)."""
+
+    code = "forbidden"
+
+
+class RecordConflict(CrmError):
+    """The data forbids it: a unique value taken, a restricted delete (409)."""
+
+    code = "conflict"
+
+
+class StaleVersion(CrmError):
+    """The record changed since the caller read it (412)."""
+
+    code = "stale_version"
+
+    def __init__(self, current_version: int, current: dict | None = None):
+        super().__init__(
+            f"the record was changed by someone else (it is now at version {current_version}); "
+            "reload it and apply your change again",
+            path="/version",
+        )
+        self.current_version = current_version
+        self.current = current

@@ -1,0 +1,875 @@
+"""The record service: create, read, update, delete, restore — every path, one set of rules.
+
+Each call runs in one transaction: validation, permission checks, computed
+fields, child rows, links, the audit entry and the propagation to records that
+depend on this one all commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+
+from metamodel import field_types
+from metamodel.db import IMMEDIATE
+from metamodel.errors import NotFound, Problem
+from metamodel.model import EntityModel, FieldModel
+from metamodel.registry import Registry
+from metamodel.sqltypes import UTC
+
+from . import access, audit
+from .actor import Actor
+from .autonumber import next_value
+from .computed import compute
+from .errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
+from .runtime import EntityRuntime, attach_schema, build_runtime
+from .serialize import SYSTEM_FIELDS, as_json
+from .validation import blank, problems_from
+
+IGNORED_INPUT = {
+    "id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "version",
+    "deleted_at",
+}
+MAX_PROPAGATION_DEPTH = 8
+
+
+class Records:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry | None = None,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+    ):
+        self.engine = engine
+        self.registry = registry or Registry(engine)
+        self.clock = clock or (lambda: dt.datetime.now(UTC))
+        self._runtimes: dict[tuple[str, int, str], EntityRuntime] = {}
+
+    # --- transactions and metadata ------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                self.registry.refresh(conn)
+                yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            self.registry.refresh(conn)
+            yield conn
+
+    def runtime(self, app: str, entity: str, conn: Connection | None = None) -> EntityRuntime:
+        published = self.registry.app(app, conn)
+        key = (app, published.seq, entity)
+        runtime = self._runtimes.get(key)
+        if runtime is not None:
+            return runtime
+        if entity not in published.model.entities:
+            raise NotFound(f"app '{app}' has no entity '{entity}'")
+        runtime = build_runtime(published, entity, lambda child: self.runtime(app, child, conn))
+        attach_schema(
+            runtime, {name: self._rows_validator(child) for name, child in runtime.children.items()}
+        )
+        self._runtimes[key] = runtime
+        return runtime
+
+    def tables_for(self, entity: EntityModel) -> Table:
+        return self.registry.table(entity.app.name, entity.name)
+
+    def context(self, actor: Actor) -> dict:
+        now = self.clock()
+        return {"user": actor.context(), "now": now, "today": now.date()}
+
+    # --- public operations -------------------------------------------------------
+
+    def create(self, actor: Actor, app: str, entity: str, data: Any) -> dict:
+        with self.writing() as conn:
+            runtime = self.runtime(app, entity, conn)
+            record_id = self._create(conn, actor, runtime, data)
+            return self._serialise(conn, actor, runtime, self._load(conn, runtime, record_id))
+
+    def create_many(self, actor: Actor, app: str, entity: str, items: list[Any]) -> list[int]:
+        """All or nothing; problems point at ``/items/N/field``."""
+        with self.writing() as conn:
+            runtime = self.runtime(app, entity, conn)
+            ids, problems = [], []
+            for index, item in enumerate(items):
+                try:
+                    with conn.begin_nested():
+                        ids.append(
+                            self._create(conn, actor, runtime, item, prefix=f"/items/{index}")
+                        )
+                except (ValidationFailed, RecordConflict) as error:
+                    problems += error.problems
+            if problems:
+                raise ValidationFailed(problems)
+            return ids
+
+    def get(self, actor: Actor, app: str, entity: str, record_id: int) -> dict:
+        with self.reading() as conn:
+            runtime = self.runtime(app, entity, conn)
+            record = self._load(conn, runtime, record_id)
+            access.require(actor, runtime.entity, "read", record, self.context(actor))
+            return self._serialise(conn, actor, runtime, record)
+
+    def update(
+        self,
+        actor: Actor,
+        app: str,
+        entity: str,
+        record_id: int,
+        data: Any,
+        *,
+        expected_version: int | None = None,
+    ) -> dict:
+        with self.writing() as conn:
+            runtime = self.runtime(app, entity, conn)
+            current = self._load(conn, runtime, record_id, lock=True)
+            access.require(actor, runtime.entity, "update", current, self.context(actor))
+            if expected_version is not None and current["version"] != expected_version:
+                raise StaleVersion(
+                    current["version"], self._serialise(conn, actor, runtime, current)
+                )
+            self._update(conn, actor, runtime, current, data)
+            return self._serialise(conn, actor, runtime, self._load(conn, runtime, record_id))
+
+    def delete(self, actor: Actor, app: str, entity: str, record_id: int) -> None:
+        with self.writing() as conn:
+            runtime = self.runtime(app, entity, conn)
+            current = self._load(conn, runtime, record_id, lock=True)
+            access.require(actor, runtime.entity, "delete", current, self.context(actor))
+            self._soft_delete(conn, actor, runtime, current, comment=None)
+
+    def restore(self, actor: Actor, app: str, entity: str, record_id: int) -> dict:
+        with self.writing() as conn:
+            runtime = self.runtime(app, entity, conn)
+            current = self._load(conn, runtime, record_id, lock=True, deleted=True)
+            access.require(actor, runtime.entity, "delete", current, self.context(actor))
+            self._check_unique(conn, runtime, current, record_id, prefix="")
+            now = self.clock()
+            table = runtime.table
+            conn.execute(
+                update(table)
+                .where(table.c.id == record_id)
+                .values(
+                    deleted_at=None,
+                    version=table.c.version + 1,
+                    updated_at=now,
+                    updated_by=actor.id,
+                )
+            )
+            audit.record_event(
+                conn,
+                app=app,
+                entity=entity,
+                record_id=record_id,
+                action="restore",
+                actor=actor,
+                changes={},
+                at=now,
+            )
+            restored = self._load(conn, runtime, record_id)
+            self._propagate(conn, runtime, restored, restored, set(), 0)
+            return self._serialise(conn, actor, runtime, restored)
+
+    def history(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
+        with self.reading() as conn:
+            runtime = self.runtime(app, entity, conn)
+            record = self._load(conn, runtime, record_id, deleted=None)
+            access.require(actor, runtime.entity, "read", record, self.context(actor))
+            return audit.events(conn, app, entity, record_id)
+
+    # --- loading -----------------------------------------------------------------
+
+    def _load(
+        self,
+        conn,
+        runtime: EntityRuntime,
+        record_id: Any,
+        *,
+        lock=False,
+        deleted: bool | None = False,
+    ) -> dict:
+        table = runtime.table
+        if not isinstance(record_id, int) or isinstance(record_id, bool):
+            raise NotFound(f"there is no {runtime.name} with id {record_id!r}")
+        query = select(table).where(table.c.id == record_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"there is no {runtime.name} with id {record_id}")
+        record = dict(row._mapping)
+        if deleted is False and record["deleted_at"] is not None:
+            raise NotFound(f"{runtime.name} {record_id} is in the recycle bin")
+        if deleted is True and record["deleted_at"] is None:
+            raise RecordConflict(f"{runtime.name} {record_id} is not in the recycle bin")
+        return record
+
+    def _children(
+        self, conn, runtime: EntityRuntime, parent_ids: list[int]
+    ) -> dict[str, dict[int, list[dict]]]:
+        found: dict[str, dict[int, list[dict]]] = {}
+        for name, child in runtime.children.items():
+            table = child.table
+            rows = conn.execute(
+                select(table)
+                .where(table.c.parent_id.in_(parent_ids))
+                .order_by(table.c.parent_id, table.c.row_order)
+            )
+            by_parent: dict[int, list[dict]] = {pid: [] for pid in parent_ids}
+            for row in rows:
+                by_parent[row.parent_id].append(dict(row._mapping))
+            found[name] = by_parent
+        return found
+
+    def _links(
+        self, conn, runtime: EntityRuntime, ids: list[int]
+    ) -> dict[str, dict[int, list[int]]]:
+        found: dict[str, dict[int, list[int]]] = {}
+        for fld in runtime.entity.fields.values():
+            if fld.type_name != "multi_reference":
+                continue
+            link = runtime.published.link_table(runtime.name, fld.name)
+            rows = conn.execute(
+                select(link.c.source_id, link.c.target_id)
+                .where(link.c.source_id.in_(ids))
+                .order_by(link.c.source_id, link.c.position)
+            )
+            by_source: dict[int, list[int]] = {i: [] for i in ids}
+            for source, target in rows:
+                by_source[source].append(target)
+            found[fld.name] = by_source
+        return found
+
+    def _serialise(self, conn, actor: Actor, runtime: EntityRuntime, record: dict) -> dict:
+        return self.serialise_many(conn, actor, runtime, [record])[0]
+
+    def serialise_many(
+        self, conn, actor: Actor, runtime: EntityRuntime, records: list[dict]
+    ) -> list[dict]:
+        """Records as JSON; child rows and links come in bulk, a fixed number of queries."""
+        ids = [r["id"] for r in records]
+        children = self._children(conn, runtime, ids) if runtime.children and ids else {}
+        links = self._links(conn, runtime, ids) if ids else {}
+        out = []
+        for record in records:
+            item = {name: record.get(name) for name in SYSTEM_FIELDS}
+            for fld in runtime.entity.fields.values():
+                if not access.readable(actor, fld):
+                    continue
+                if fld.type_name == "child_table":
+                    child = runtime.children[fld.name]
+                    item[fld.name] = [
+                        self._row_json(child, row) for row in children[fld.name][record["id"]]
+                    ]
+                elif fld.type_name == "multi_reference":
+                    item[fld.name] = links[fld.name][record["id"]]
+                elif fld.has_column:
+                    item[fld.name] = record.get(fld.name)
+            if record.get("deleted_at") is not None:
+                item["deleted_at"] = record["deleted_at"]
+            out.append(as_json(item))
+        return out
+
+    @staticmethod
+    def _row_json(child: EntityRuntime, row: dict) -> dict:
+        item = {"id": row["id"]}
+        item.update({f.name: row.get(f.name) for f in child.entity.fields.values() if f.has_column})
+        return item
+
+    # --- validation --------------------------------------------------------------
+
+    def _rows_validator(self, child: EntityRuntime):
+        def validate(value):
+            if not isinstance(value, list):
+                raise ValidationError("must be a list of rows")
+            rows, errors = [], {}
+            for index, row in enumerate(value):
+                if not isinstance(row, dict):
+                    errors[index] = ["must be an object of field values"]
+                    continue
+                data = {
+                    k: v
+                    for k, v in row.items()
+                    if k not in IGNORED_INPUT | {"parent_id", "row_order"}
+                }
+                computed = {f.name for f in child.entity.fields.values() if f.computed}
+                data = {k: v for k, v in data.items() if k not in computed}
+                try:
+                    loaded = child.schema.load(data)
+                except ValidationError as error:
+                    errors[index] = error.messages
+                    continue
+                missing = {
+                    f.name: ["is required"]
+                    for f in child.writable
+                    if f.required and blank(loaded.get(f.name)) and f.doc.get("default") is None
+                }
+                if missing:
+                    errors[index] = missing
+                    continue
+                loaded["id"] = row.get("id") if isinstance(row.get("id"), int) else None
+                rows.append(loaded)
+            if errors:
+                raise ValidationError(errors)
+            return rows
+
+        return validate
+
+    def _validated(
+        self,
+        conn,
+        actor: Actor,
+        runtime: EntityRuntime,
+        data: Any,
+        current: dict | None,
+        prefix: str,
+    ) -> dict:
+        if not isinstance(data, dict):
+            raise ValidationFailed([Problem(prefix or "", "must be an object of field values")])
+        problems: list[Problem] = []
+        given = {k: v for k, v in data.items() if k not in IGNORED_INPUT}
+        owner = given.pop("owner", None)
+        handed_over = owner is not None and owner != (current or {}).get("owner", actor.id)
+        if handed_over and not actor.is_admin:
+            problems.append(
+                Problem(f"{prefix}/owner", "only an admin may hand a record to another owner")
+            )
+        writable = {f.name for f in runtime.writable}
+        for name in list(given):
+            fld = runtime.entity.fields.get(name)
+            if fld is None or name in writable:
+                if fld is not None and not access.writable(actor, fld):
+                    if current is None or given[name] != as_json({name: current.get(name)})[name]:
+                        problems.append(
+                            Problem(f"{prefix}/{name}", "you may not change this field")
+                        )
+                    given.pop(name)
+                continue
+            unchanged = (
+                current is not None and given[name] == as_json({name: current.get(name)})[name]
+            )
+            if not unchanged and not blank(given[name]):
+                problems.append(
+                    Problem(f"{prefix}/{name}", "is computed or read-only and cannot be set")
+                )
+            given.pop(name)
+        try:
+            values = runtime.schema.load(given)
+        except ValidationError as error:
+            problems += problems_from(error.messages, prefix)
+            values = {}
+        values.pop("id", None)
+        if owner is not None and not problems:
+            values["owner"] = owner
+        if current is None:
+            for fld in runtime.writable:
+                if fld.name not in values and fld.doc.get("default") is not None:
+                    values[fld.name] = self._default(fld, actor)
+        merged = {**(current or {}), **values}
+        given_values = {name for name, value in given.items() if not blank(value)}
+        for fld in runtime.writable:
+            if (
+                fld.required
+                and fld.has_column
+                and fld.name not in given_values
+                and blank(merged.get(fld.name))
+            ):
+                problems.append(Problem(f"{prefix}/{fld.name}", "is required"))
+        if not problems:
+            problems += self._check_references(conn, runtime, values, prefix)
+            problems += self._unique_problems(
+                conn, runtime, merged, (current or {}).get("id"), prefix, values
+            )
+        if problems:
+            raise ValidationFailed(problems)
+        return values
+
+    def _default(self, fld: FieldModel, actor: Actor) -> Any:
+        default = fld.doc["default"]
+        now = self.clock()
+        kind = fld.value_spec["type"]
+        if default == "$user":
+            return actor.id
+        if default in ("$now", "$today"):
+            if kind == "date":
+                return now.date()
+            return now if default == "$now" else dt.datetime.combine(now.date(), dt.time(0), UTC)
+        return fld.coerce(default)
+
+    def _check_references(
+        self, conn, runtime: EntityRuntime, values: dict, prefix: str
+    ) -> list[Problem]:
+        problems = []
+        for name, value in values.items():
+            fld = runtime.entity.fields.get(name)
+            if fld is None or value is None:
+                continue
+            if fld.type_name in ("reference", "multi_reference"):
+                target = fld.target
+                table = self.tables_for(target)
+                wanted = [value] if fld.type_name == "reference" else list(value)
+                found = set(
+                    conn.execute(
+                        select(table.c.id).where(
+                            table.c.id.in_(wanted), table.c.deleted_at.is_(None)
+                        )
+                    ).scalars()
+                )
+                for missing in [v for v in wanted if v not in found]:
+                    problems.append(
+                        Problem(f"{prefix}/{name}", f"there is no {target.name} with id {missing}")
+                    )
+            elif fld.type_name == "user":
+                from metamodel.system_tables import users
+
+                if conn.execute(select(users.c.id).where(users.c.id == value)).first() is None:
+                    problems.append(
+                        Problem(f"{prefix}/{name}", f"there is no user with id {value}")
+                    )
+        return problems
+
+    def _unique_problems(self, conn, runtime, merged, record_id, prefix, changed) -> list[Problem]:
+        problems = []
+        table = runtime.table
+        for fld in runtime.entity.fields.values():
+            if not fld.unique or fld.type_name == "autonumber" or fld.name not in changed:
+                continue
+            value = merged.get(fld.name)
+            if value is None:
+                continue
+            query = select(table.c.id).where(
+                table.c[fld.name] == value, table.c.deleted_at.is_(None)
+            )
+            if record_id is not None:
+                query = query.where(table.c.id != record_id)
+            other = conn.execute(query.limit(1)).scalar()
+            if other is not None:
+                problems.append(
+                    Problem(
+                        f"{prefix}/{fld.name}",
+                        f"{value!r} is already used by {runtime.name} {other}",
+                    )
+                )
+        return problems
+
+    def _check_unique(self, conn, runtime, record, record_id, prefix) -> None:
+        changed = {f.name for f in runtime.entity.fields.values()}
+        problems = self._unique_problems(conn, runtime, record, record_id, prefix, changed)
+        if problems:
+            raise RecordConflict(problems[0].message, problems=problems)
+
+    # --- writing -----------------------------------------------------------------
+
+    def _create(
+        self, conn, actor: Actor, runtime: EntityRuntime, data: Any, prefix: str = ""
+    ) -> int:
+        access.require(actor, runtime.entity, "create")
+        if runtime.entity.is_child:
+            raise Forbidden(f"rows of {runtime.name} are created with their parent record")
+        values = self._validated(conn, actor, runtime, data, None, prefix)
+        now = self.clock()
+        row = {k: v for k, v in values.items() if self._is_column(runtime, k)}
+        row.update(
+            created_at=now, updated_at=now, created_by=actor.id, updated_by=actor.id, version=1
+        )
+        row.setdefault("owner", actor.id)
+        for state_field, initial in self._initial_states(runtime).items():
+            row.setdefault(state_field, initial)
+        for fld in runtime.autonumbers:
+            scope = f"{runtime.app_name}.{runtime.name}.{fld.name}"
+            row[fld.name] = next_value(conn, scope, fld.doc["pattern"], now.date())
+        child_rows = self._computed_children(conn, actor, runtime, values)
+        row.update(compute(conn, runtime, row, self.tables_for, child_rows, self.context(actor)))
+        record_id = conn.execute(
+            insert(runtime.table).values(row).returning(runtime.table.c.id)
+        ).scalar_one()
+        row["id"] = record_id
+        self._write_children(conn, actor, runtime, record_id, child_rows, now)
+        self._write_links(conn, runtime, record_id, values)
+        changes = {
+            k: [None, v]
+            for k, v in as_json({k: row.get(k) for k in self._field_names(runtime)}).items()
+            if v not in (None, [])
+        }
+        changes.update(
+            {name: [[], as_json({"x": rows})["x"]] for name, rows in child_rows.items() if rows}
+        )
+        audit.record_event(
+            conn,
+            app=runtime.app_name,
+            entity=runtime.name,
+            record_id=record_id,
+            action="create",
+            actor=actor,
+            changes=changes,
+            at=now,
+        )
+        self._propagate(conn, runtime, None, row, set(row), 0)
+        return record_id
+
+    def _update(self, conn, actor: Actor, runtime: EntityRuntime, current: dict, data: Any) -> None:
+        values = self._validated(conn, actor, runtime, data, current, "")
+        now = self.clock()
+        merged = {**current, **{k: v for k, v in values.items() if self._is_column(runtime, k)}}
+        old_children = self._children(conn, runtime, [current["id"]]) if runtime.children else {}
+        child_rows = self._computed_children(
+            conn, actor, runtime, values, old_children, current["id"]
+        )
+        all_children = {
+            name: child_rows.get(name, [r for r in old_children[name][current["id"]]])
+            for name in runtime.children
+        }
+        merged.update(
+            compute(conn, runtime, merged, self.tables_for, all_children, self.context(actor))
+        )
+        changes = audit.diff(current, merged, self._field_names(runtime))
+        for name, rows in child_rows.items():
+            before = [
+                self._row_json(runtime.children[name], r) for r in old_children[name][current["id"]]
+            ]
+            after = [self._row_json(runtime.children[name], r) for r in rows]
+            if as_json({"x": before}) != as_json({"x": after}):
+                changes[name] = [as_json({"x": before})["x"], as_json({"x": after})["x"]]
+        old_links = self._links(conn, runtime, [current["id"]])
+        for name, linked in old_links.items():
+            if name in values and list(values[name] or []) != linked[current["id"]]:
+                changes[name] = [linked[current["id"]], list(values[name] or [])]
+        if "owner" in values and values["owner"] != current["owner"]:
+            changes["owner"] = [current["owner"], values["owner"]]
+        if not changes:
+            return
+        table = runtime.table
+        columns = {
+            k: merged[k]
+            for k in merged
+            if self._is_column(runtime, k) and k not in ("id", "version")
+        }
+        columns.update(updated_at=now, updated_by=actor.id, version=current["version"] + 1)
+        result = conn.execute(
+            update(table)
+            .where(table.c.id == current["id"], table.c.version == current["version"])
+            .values(columns)
+        )
+        if result.rowcount != 1:
+            raise StaleVersion(
+                conn.execute(
+                    select(table.c.version).where(table.c.id == current["id"])
+                ).scalar_one()
+            )
+        for name in child_rows:
+            self._replace_children(
+                conn,
+                actor,
+                runtime,
+                name,
+                current["id"],
+                child_rows[name],
+                old_children[name][current["id"]],
+                now,
+            )
+        self._write_links(conn, runtime, current["id"], values, replace=True)
+        audit.record_event(
+            conn,
+            app=runtime.app_name,
+            entity=runtime.name,
+            record_id=current["id"],
+            action="update",
+            actor=actor,
+            changes=changes,
+            at=now,
+        )
+        self._propagate(conn, runtime, current, merged, set(changes), 0)
+
+    def system_update(
+        self,
+        conn,
+        actor: Actor,
+        runtime: EntityRuntime,
+        record_id: int,
+        values: dict,
+        comment: str | None = None,
+    ) -> dict:
+        """Set fields no form may set (a workflow's state, its ``set``): audited, recomputed."""
+        current = self._load(conn, runtime, record_id, lock=True)
+        coerced = {}
+        for name, value in values.items():
+            fld = runtime.entity.fields[name]
+            coerced[name] = None if value is None else fld.coerce(value)
+        merged = {**current, **coerced}
+        children = self._children(conn, runtime, [record_id]) if runtime.children else {}
+        merged.update(
+            compute(
+                conn,
+                runtime,
+                merged,
+                self.tables_for,
+                {n: c[record_id] for n, c in children.items()},
+                self.context(actor),
+            )
+        )
+        changes = audit.diff(current, merged, self._field_names(runtime))
+        if changes:
+            now = self.clock()
+            table = runtime.table
+            columns = {k: merged[k] for k in changes if self._is_column(runtime, k)}
+            columns.update(updated_at=now, updated_by=actor.id, version=current["version"] + 1)
+            conn.execute(update(table).where(table.c.id == record_id).values(columns))
+            audit.record_event(
+                conn,
+                app=runtime.app_name,
+                entity=runtime.name,
+                record_id=record_id,
+                action="update",
+                actor=actor,
+                changes=changes,
+                comment=comment,
+                at=now,
+            )
+            self._propagate(conn, runtime, current, merged, set(changes), 0)
+        return merged
+
+    def _soft_delete(
+        self, conn, actor: Actor, runtime: EntityRuntime, current: dict, comment: str | None
+    ) -> None:
+        record_id = current["id"]
+        now = self.clock()
+        for other, reference in runtime.references_to_me:
+            other_runtime = self.runtime(runtime.app_name, other.name, conn)
+            table = other_runtime.table
+            ids = list(
+                conn.execute(
+                    select(table.c.id)
+                    .where(table.c[reference.name] == record_id, table.c.deleted_at.is_(None))
+                    .order_by(table.c.id)
+                ).scalars()
+            )
+            if not ids:
+                continue
+            rule = reference.doc.get("on_delete", "restrict")
+            if rule == "restrict":
+                listed = ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else "")
+                raise RecordConflict(
+                    f"{len(ids)} {other.name} record(s) refer to this {runtime.name} through "
+                    f"'{reference.name}' (ids {listed}); delete them or point them elsewhere first"
+                )
+            for other_id in ids:
+                why = f"{runtime.name} {record_id} was deleted"
+                if rule == "set_null":
+                    self.system_update(
+                        conn, actor, other_runtime, other_id, {reference.name: None}, comment=why
+                    )
+                else:
+                    self._soft_delete(
+                        conn,
+                        actor,
+                        other_runtime,
+                        self._load(conn, other_runtime, other_id, lock=True),
+                        comment=why,
+                    )
+        table = runtime.table
+        conn.execute(
+            update(table)
+            .where(table.c.id == record_id)
+            .values(
+                deleted_at=now, version=table.c.version + 1, updated_at=now, updated_by=actor.id
+            )
+        )
+        audit.record_event(
+            conn,
+            app=runtime.app_name,
+            entity=runtime.name,
+            record_id=record_id,
+            action="delete",
+            actor=actor,
+            changes={},
+            comment=comment,
+            at=now,
+        )
+        self._propagate(conn, runtime, current, current, set(), 0)
+
+    # --- children, links, computed -------------------------------------------------
+
+    def _computed_children(
+        self, conn, actor, runtime, values, old_children=None, parent_id=None
+    ) -> dict[str, list[dict]]:
+        """Validated child rows with their computed fields, for the child tables given."""
+        result = {}
+        for name, child in runtime.children.items():
+            if name not in values:
+                if old_children is None:
+                    result[name] = []
+                continue
+            rows = []
+            for row in values[name] or []:
+                row = dict(row)
+                for fld in child.writable:
+                    if (
+                        fld.name not in row
+                        and row.get("id") is None
+                        and fld.doc.get("default") is not None
+                    ):
+                        row[fld.name] = self._default(fld, actor)
+                row.update(compute(conn, child, row, self.tables_for, {}, self.context(actor)))
+                rows.append(row)
+            result[name] = rows
+            values.pop(name, None)
+        return result
+
+    def _write_children(self, conn, actor, runtime, parent_id, child_rows, now) -> None:
+        for name, rows in child_rows.items():
+            child = runtime.children[name]
+            for order, row in enumerate(rows):
+                values = {k: v for k, v in row.items() if self._is_column(child, k)}
+                values.update(
+                    parent_id=parent_id,
+                    row_order=order,
+                    created_at=now,
+                    updated_at=now,
+                    created_by=actor.id,
+                    updated_by=actor.id,
+                    owner=actor.id,
+                    version=1,
+                )
+                values.pop("id", None)
+                conn.execute(insert(child.table).values(values))
+
+    def _replace_children(self, conn, actor, runtime, name, parent_id, rows, old_rows, now) -> None:
+        child = runtime.children[name]
+        table = child.table
+        keep = {row["id"] for row in rows if row.get("id") in {old["id"] for old in old_rows}}
+        conn.execute(
+            delete(table).where(
+                table.c.parent_id == parent_id, table.c.id.not_in(keep) if keep else True
+            )
+        )
+        for order, row in enumerate(rows):
+            values = {k: v for k, v in row.items() if self._is_column(child, k) and k != "id"}
+            values.update(row_order=order, updated_at=now, updated_by=actor.id)
+            if row.get("id") in keep:
+                conn.execute(update(table).where(table.c.id == row["id"]).values(values))
+            else:
+                values.update(
+                    parent_id=parent_id,
+                    created_at=now,
+                    created_by=actor.id,
+                    owner=actor.id,
+                    version=1,
+                )
+                conn.execute(insert(table).values(values))
+
+    def _write_links(self, conn, runtime, record_id, values, replace=False) -> None:
+        for fld in runtime.entity.fields.values():
+            if fld.type_name != "multi_reference" or fld.name not in values:
+                continue
+            link = runtime.published.link_table(runtime.name, fld.name)
+            if replace:
+                conn.execute(delete(link).where(link.c.source_id == record_id))
+            targets = values[fld.name] or []
+            if targets:
+                conn.execute(
+                    insert(link),
+                    [
+                        {"source_id": record_id, "target_id": t, "position": i}
+                        for i, t in enumerate(targets)
+                    ],
+                )
+
+    def _propagate(
+        self,
+        conn,
+        runtime: EntityRuntime,
+        before: dict | None,
+        after: dict,
+        changed: set[str],
+        depth: int,
+    ) -> None:
+        """Bring lookups and rollups that read this record up to date."""
+        if depth >= MAX_PROPAGATION_DEPTH:
+            return
+        for other, lookup in runtime.lookups_of_me:
+            if before is not None and changed and lookup.doc["field"] not in changed:
+                continue
+            other_runtime = self.runtime(runtime.app_name, other.name, conn)
+            via = other_runtime.table.c[lookup.doc["via"]]
+            ids = list(
+                conn.execute(select(other_runtime.table.c.id).where(via == after["id"])).scalars()
+            )
+            self._refresh(conn, other_runtime, ids, depth + 1)
+        for parent, rollup in runtime.rollups_over_me:
+            back = rollup.rollup_children()[1].name
+            parents = {v for v in ((before or {}).get(back), after.get(back)) if v is not None}
+            self._refresh(
+                conn, self.runtime(runtime.app_name, parent.name, conn), sorted(parents), depth + 1
+            )
+
+    def _refresh(self, conn, runtime: EntityRuntime, ids: list[int], depth: int) -> None:
+        """Recompute the computed fields of records ``ids``; write the ones that changed."""
+        if not ids or not runtime.has_computed:
+            return
+        table = runtime.table
+        names = [f.name for f in runtime.lookups + runtime.rollups + runtime.formulas]
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            records = [
+                dict(r._mapping) for r in conn.execute(select(table).where(table.c.id.in_(batch)))
+            ]
+            children = self._children(conn, runtime, batch) if runtime.children else {}
+            for record in records:
+                rows = {name: by_parent[record["id"]] for name, by_parent in children.items()}
+                values = compute(conn, runtime, record, self.tables_for, rows, None)
+                changed = {
+                    n for n in names if as_json({n: values[n]}) != as_json({n: record.get(n)})
+                }
+                if not changed:
+                    continue
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == record["id"])
+                    .values({n: values[n] for n in changed})
+                )
+                self._propagate(conn, runtime, record, {**record, **values}, changed, depth)
+
+    # --- small helpers -----------------------------------------------------------
+
+    @staticmethod
+    def _is_column(runtime: EntityRuntime, name: str) -> bool:
+        return name in runtime.table.c
+
+    @staticmethod
+    def _field_names(runtime: EntityRuntime) -> list[str]:
+        return [f.name for f in runtime.entity.fields.values() if f.has_column]
+
+    @staticmethod
+    def _initial_states(runtime: EntityRuntime) -> dict[str, str]:
+        states = {}
+        for workflow in runtime.entity.app.list_of("workflows"):
+            if workflow.get("entity") == runtime.name:
+                initial = next((s["name"] for s in workflow["states"] if s.get("initial")), None)
+                if initial:
+                    states[workflow["state_field"]] = initial
+        return states
+
+    def count_live(self, conn, runtime: EntityRuntime) -> int:
+        table = runtime.table
+        return conn.execute(
+            select(func.count()).select_from(table).where(table.c.deleted_at.is_(None))
+        ).scalar_one()
+
+
+__all__ = ["Records", "field_types"]
