@@ -27,6 +27,7 @@ from .actor import Actor
 from .autonumber import next_value
 from .computed import compute
 from .errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
+from .query import ListQuery, compile_rule, count, order_by, page_bounds, search_condition, visible
 from .runtime import EntityRuntime, attach_schema, build_runtime
 from .serialize import SYSTEM_FIELDS, as_json
 from .validation import blank, problems_from
@@ -185,6 +186,35 @@ class Records:
             restored = self._load(conn, runtime, record_id)
             self._propagate(conn, runtime, restored, restored, set(), 0)
             return self._serialise(conn, actor, runtime, restored)
+
+    def list(self, actor: Actor, app: str, entity: str, query: ListQuery | None = None) -> dict:
+        """A page of what ``actor`` may read: items, total (maybe estimated), page, per_page."""
+        query = query or ListQuery()
+        offset, limit = page_bounds(query)
+        with self.reading() as conn:
+            runtime = self.runtime(app, entity, conn)
+            context = self.context(actor)
+            selected = visible(actor, runtime, self.tables_for, context)
+            if query.filter is not None:
+                selected = selected.where(
+                    compile_rule(query.filter, runtime, self.tables_for, context, "/filter")
+                )
+            if query.q:
+                selected = selected.where(search_condition(runtime.entity, runtime.table, query.q))
+            total, estimate = count(conn, selected)
+            rows = conn.execute(
+                selected.order_by(*order_by(runtime.entity, runtime.table, query.sort))
+                .offset(offset)
+                .limit(limit)
+            )
+            records = [dict(row._mapping) for row in rows]
+            return {
+                "items": self.serialise_many(conn, actor, runtime, records),
+                "total": total,
+                "total_is_estimate": estimate,
+                "page": query.page,
+                "per_page": query.per_page,
+            }
 
     def history(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
         with self.reading() as conn:
