@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError
@@ -21,8 +22,10 @@ from metamodel.errors import NotFound, Problem
 from metamodel.model import EntityModel, FieldModel
 from metamodel.registry import Registry
 from metamodel.sqltypes import UTC
+from metamodel.system_tables import files as files_table
 
 from . import access, audit
+from . import files as stored_files
 from .actor import Actor
 from .autonumber import next_value
 from .computed import compute
@@ -42,6 +45,7 @@ IGNORED_INPUT = {
     "deleted_at",
 }
 MAX_PROPAGATION_DEPTH = 8
+FILE_TYPES = ("file", "signature")
 
 
 class Records:
@@ -51,10 +55,12 @@ class Records:
         registry: Registry | None = None,
         *,
         clock: Callable[[], dt.datetime] | None = None,
+        files_root: str | Path | None = None,
     ):
         self.engine = engine
         self.registry = registry or Registry(engine)
         self.clock = clock or (lambda: dt.datetime.now(UTC))
+        self.files_root = Path(files_root) if files_root else Path("instance") / "uploads"
         self._runtimes: dict[tuple[str, int, str], EntityRuntime] = {}
 
     # --- transactions and metadata ------------------------------------------------
@@ -215,6 +221,41 @@ class Records:
                 "page": query.page,
                 "per_page": query.per_page,
             }
+
+    def upload(
+        self, actor: Actor, app: str, entity: str, field: str, stream, name: str, mime: str
+    ) -> dict:
+        """Store a file for ``entity.field``; returns the descriptor a record then names."""
+        with self.writing() as conn:
+            runtime = self.runtime(app, entity, conn)
+            fld = runtime.entity.fields.get(field)
+            if fld is None or fld.type_name not in FILE_TYPES:
+                raise NotFound(f"{entity} has no file field '{field}'")
+            if not (
+                access.may(actor, runtime.entity, "create")
+                or access.may(actor, runtime.entity, "update")
+            ):
+                raise Forbidden(f"you may not add files to {entity} records")
+            return stored_files.save_upload(
+                conn, self.files_root, fld, actor, stream, name, mime
+            ).descriptor()
+
+    def open_file(self, actor: Actor, file_id: int) -> stored_files.StoredFile:
+        """A stored file, if ``actor`` may read the record it belongs to (or uploaded it)."""
+        with self.reading() as conn:
+            stored, (app, entity, record_id) = stored_files.find(conn, self.files_root, file_id)
+            if record_id is None:
+                uploader = conn.execute(
+                    select(files_table.c.created_by).where(files_table.c.id == file_id)
+                ).scalar()
+                if uploader != actor.id and not actor.is_admin:
+                    raise NotFound(f"there is no file {file_id}")
+                return stored
+            runtime = self.runtime(app, entity, conn)
+            record = self._load(conn, runtime, record_id, deleted=None)
+            if not access.may(actor, runtime.entity, "read", record, self.context(actor)):
+                raise NotFound(f"there is no file {file_id}")
+            return stored
 
     def history(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
         with self.reading() as conn:
@@ -405,6 +446,18 @@ class Records:
             problems += problems_from(error.messages, prefix)
             values = {}
         values.pop("id", None)
+        for name in [n for n in values if runtime.entity.fields[n].type_name in FILE_TYPES]:
+            try:
+                values[name] = stored_files.claim(
+                    conn,
+                    runtime.entity.fields[name],
+                    actor,
+                    values[name] or [],
+                    (current or {}).get("id"),
+                    f"{prefix}/{name}",
+                )
+            except ValidationFailed as error:
+                problems += error.problems
         if owner is not None and not problems:
             values["owner"] = owner
         if current is None:
@@ -530,6 +583,7 @@ class Records:
             insert(runtime.table).values(row).returning(runtime.table.c.id)
         ).scalar_one()
         row["id"] = record_id
+        self._attach_files(conn, runtime, record_id, values)
         self._write_children(conn, actor, runtime, record_id, child_rows, now)
         self._write_links(conn, runtime, record_id, values)
         changes = {
@@ -614,6 +668,7 @@ class Records:
                 now,
             )
         self._write_links(conn, runtime, current["id"], values, replace=True)
+        self._attach_files(conn, runtime, current["id"], values)
         audit.record_event(
             conn,
             app=runtime.app_name,
@@ -876,6 +931,12 @@ class Records:
                 self._propagate(conn, runtime, record, {**record, **values}, changed, depth)
 
     # --- small helpers -----------------------------------------------------------
+
+    @staticmethod
+    def _attach_files(conn, runtime: EntityRuntime, record_id: int, values: dict) -> None:
+        for name, value in values.items():
+            if runtime.entity.fields[name].type_name in FILE_TYPES and value:
+                stored_files.attach(conn, value, record_id)
 
     @staticmethod
     def _is_column(runtime: EntityRuntime, name: str) -> bool:
