@@ -33,6 +33,7 @@ from .errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
 from .query import ListQuery, compile_rule, count, order_by, page_bounds, search_condition, visible
 from .runtime import EntityRuntime, attach_schema, build_runtime
 from .serialize import SYSTEM_FIELDS, as_json
+from .timeline import timeline as build_timeline
 from .validation import blank, problems_from
 
 IGNORED_INPUT = {
@@ -256,6 +257,14 @@ class Records:
             if not access.may(actor, runtime.entity, "read", record, self.context(actor)):
                 raise NotFound(f"there is no file {file_id}")
             return stored
+
+    def timeline(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
+        """The record's 360 view: related records of its timeline sources and its history."""
+        with self.reading() as conn:
+            runtime = self.runtime(app, entity, conn)
+            record = self._load(conn, runtime, record_id)
+            access.require(actor, runtime.entity, "read", record, self.context(actor))
+            return build_timeline(conn, self, actor, runtime, record_id)
 
     def history(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
         with self.reading() as conn:

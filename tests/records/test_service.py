@@ -379,3 +379,35 @@ def test_decimals_round_trip_exactly(records, users):
     account = make_account(records, users["admin"], annual_revenue="12345678901234.56")
     assert account["annual_revenue"] == "12345678901234.56"
     assert Decimal(account["annual_revenue"]) == Decimal("12345678901234.56")
+
+
+def test_timeline_shows_interactions_across_channels_newest_first(records, users):
+    admin, li, zhao = users["admin"], users["li"], users["zhao"]
+    account = make_account(records, li)
+    for subject, channel, when in [
+        ("电话沟通", "phone", "2026-03-01T02:00:00Z"),
+        ("微信跟进", "wechat", "2026-03-05T02:00:00Z"),
+        ("上门拜访", "visit", "2026-03-03T02:00:00Z"),
+    ]:
+        records.create(
+            li,
+            APP,
+            "interaction",
+            {"subject": subject, "account": account["id"], "channel": channel, "occurred_at": when},
+        )
+    records.create(zhao, APP, "deal", {"title": "zhao's deal", "account": account["id"]})
+    records.update(li, APP, "account", account["id"], {"tier": "A"})
+    items = records.timeline(li, APP, "account", account["id"])
+    kinds = [(i["kind"], i.get("channel") or i.get("action")) for i in items]
+    assert [k for k in kinds if k[0] == "record"] == [
+        ("record", "wechat"),
+        ("record", "visit"),
+        ("record", "phone"),
+    ]
+    assert ("audit", "update") in kinds and ("audit", "create") in kinds
+    # li reads only her own deals, so zhao's deal is not on her timeline; the admin sees it.
+    assert not any(i.get("entity") == "deal" for i in items)
+    assert any(
+        i.get("entity") == "deal" for i in records.timeline(admin, APP, "account", account["id"])
+    )
+    assert [i["at"] for i in items] == sorted((i["at"] for i in items), reverse=True)
