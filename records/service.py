@@ -455,7 +455,11 @@ class Records:
             problems += problems_from(error.messages, prefix)
             values = {}
         values.pop("id", None)
-        for name in [n for n in values if runtime.entity.fields[n].type_name in FILE_TYPES]:
+        for name in [
+            n
+            for n in values
+            if n in runtime.entity.fields and runtime.entity.fields[n].type_name in FILE_TYPES
+        ]:
             try:
                 values[name] = stored_files.claim(
                     conn,
@@ -944,7 +948,8 @@ class Records:
     @staticmethod
     def _attach_files(conn, runtime: EntityRuntime, record_id: int, values: dict) -> None:
         for name, value in values.items():
-            if runtime.entity.fields[name].type_name in FILE_TYPES and value:
+            fld = runtime.entity.fields.get(name)
+            if fld is not None and fld.type_name in FILE_TYPES and value:
                 stored_files.attach(conn, value, record_id)
 
     @staticmethod
