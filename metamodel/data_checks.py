@@ -99,3 +99,8 @@ def misfit_count(
         except ValueProblem:
             misfits += 1
     return misfits
+
+
+def value_count(conn: Connection, column: Column) -> int:
+    """How many records hold a value in ``column``."""
+    return conn.execute(select(func.count()).where(column.is_not(None))).scalar_one()

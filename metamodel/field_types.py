@@ -391,7 +391,7 @@ def coerce_files(value, spec):
     if isinstance(value, dict | int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, list) or not all(
-        isinstance(item, dict) or isinstance(item, int) and not isinstance(item, bool)
+        isinstance(item, dict) or (isinstance(item, int) and not isinstance(item, bool))
         for item in value
     ):
         _fail("must be a list of files (their ids, or the objects an upload returned)")

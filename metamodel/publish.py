@@ -122,14 +122,10 @@ def apply_document(
             if current is not None and current.digest == digest(document):
                 raise _Unchanged
             if current is not None and not is_newer(document["version"], current.version):
-                raise PlanRefused(
-                    [
-                        Problem(
-                            "/version",
-                            f"the document changed, so its version must be higher than {current.version}",
-                        )
-                    ]
+                message = (
+                    f"the document changed, so its version must be higher than {current.version}"
                 )
+                raise PlanRefused([Problem("/version", message)])
             if plan.refused:
                 raise PlanRefused(plan.problems)
             _run(conn, plan.operations)

@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import MetaData, Table, inspect, insert, select
+from sqlalchemy import MetaData, Table, insert, inspect, select
 
 from metamodel import store
 from metamodel.model import AppModel

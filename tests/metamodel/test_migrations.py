@@ -414,11 +414,8 @@ def test_renaming_a_multi_reference_keeps_its_links(engine):
     tag = insert_rows(engine, "tag", [{"title": "t"}])[0]
     post = insert_rows(engine, "post", [{}])[0]
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                f'INSERT INTO "shop__post__tags" (source_id, target_id, position) VALUES ({post}, {tag}, 0)'
-            )
-        )
+        links = live_tables(engine).link_tables[("shop", "post", "tags")]
+        conn.execute(links.insert().values(source_id=post, target_id=tag, position=0))
     renamed = bump(doc, "1.1.0")
     fields_of(renamed, "post")[0].update(name="labels", renamed_from="tags")
     publish.apply_document(engine, renamed)
