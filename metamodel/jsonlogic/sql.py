@@ -40,56 +40,58 @@ Operators: ``var``, ``== != === !== < <= > >=`` (with the three-argument forms
 of ``<`` and ``<=``), ``! !!``, ``and or if ?:`` (as values too), ``in`` (a value
 in a literal array or an array of values, a value in a literal string, a string
 in a text, date or datetime field), ``missing``, ``missing_some`` (as
-conditions), and ``+ - *`` on integer fields. Refused:
+conditions), and ``+ - *`` on bounded integer fields. Refused, with a message:
 
 * ``map``, ``filter``, ``reduce``, ``all``, ``none``, ``some``, ``merge``,
-  ``cat``, ``substr``, ``min``, ``max``, ``/``, ``%`` on fields (on literals they
-  are fine);
-* text compared with a number or a boolean (and ordered against null): JavaScript
-  converts the text with ``ToNumber``, which SQL cannot reproduce; ordering text
-  against a literal with characters from U+D800 up, or against another text
-  field (UTF-16 order versus code point order);
-* decimals compared with integers or with decimals of another scale, dates with
-  datetimes, field against field of unrelated kinds; JSON fields (multiselect,
-  file, location...), fields without a column, unknown fields, the whole record
-  (``{"var": ""}``), user and system references followed with a dot;
-* arithmetic on anything but integers and whole-number literals. Integer
-  arithmetic in SQL is exact, while JavaScript (and the evaluator) round results
-  beyond ±2**53: the one known difference, for sums and products that large.
+  ``cat``, ``substr``, ``min``, ``max``, ``/``, ``%``, ``log``, ``method`` on
+  fields (on literals and context variables any operator is fine);
+* text (text, select, e-mail...) compared with a number or a boolean, or ordered
+  against null: JavaScript converts the text with ``ToNumber``, which SQL cannot
+  reproduce (so ``<`` of a nullable text field against another nullable field is
+  refused too: ``"a" < null`` is ``NaN < 0``). Ordering text against a literal
+  with a character from U+D800 up, or against another text field: JavaScript
+  orders UTF-16 code units, SQL (``COLLATE "C"``) code points;
+* decimals against integers or decimals of another scale, dates against
+  datetimes, text against numbers, field against field; JSON fields
+  (multiselect, file, location...), fields without a column, unknown fields, the
+  whole record (``{"var": ""}``), computed names and defaults, user and system
+  references followed with a dot;
+* arithmetic unless every operand and result provably stays within ±2**53,
+  where JavaScript (and the evaluator) stop being exact while SQL does not: the
+  integer fields involved need a declared ``min`` and ``max`` (or be ratings),
+  and literal operands must be whole numbers.
 
-Stored values are assumed valid for their fields (no NaN in PostgreSQL numerics).
+Stored values are assumed valid for their fields (no NaN in PostgreSQL numerics,
+integers within their declared bounds). The filter does not hide records in
+the recycle bin: add ``deleted_at IS NULL`` (or ``{"==": [{"var":
+"deleted_at"}, null]}``) as the caller needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import product
+from math import prod
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Table, case, select
+from sqlalchemy import Table, case
 from sqlalchemy.sql.elements import ColumnElement
 
-from .. import field_types
 from ..model import EntityModel
-from ..sqltypes import UtcDateTime
 from .compare import greater_or_equal
 from .data import rule_data
 from .errors import RuleError
 from .evaluator import DATA_OPERATIONS, apply, is_logic
 from .operations import OPERATIONS
 from .sql_compare import compare_terms
+from .sql_fields import Reads, TableFor, followed_references, read_path
 from .sql_operators import contains_terms, integer_arithmetic
 from .sql_values import (
-    DATE,
-    DATETIME,
-    DECIMAL,
-    INTEGER,
     STRING,
-    Col,
     Guard,
     Lit,
     Opaque,
     Term,
+    check_size,
     checked,
     conj,
     disj,
@@ -101,22 +103,12 @@ from .sql_values import (
     value_truth,
 )
 from .values import UNDEFINED, to_string
-from .variables import variables
 
 __all__ = ["compile_filter", "followed_references"]
 
-TableFor = Callable[[EntityModel], Table]
 
 _COMPARISONS = {"==", "===", "!=", "!==", "<", "<=", ">", ">="}
 _SCOPED = {"map", "filter", "reduce", "all", "none", "some"}
-_KINDS = {
-    field_types.STRING: STRING,
-    field_types.INTEGER: INTEGER,
-    field_types.DECIMAL: DECIMAL,
-    field_types.DATE: DATE,
-    field_types.DATETIME: DATETIME,
-    field_types.REFERENCE: INTEGER,
-}
 
 
 def compile_filter(
@@ -135,32 +127,13 @@ def compile_filter(
     """
     compiler = _Compiler(entity, table, table_for, rule_data({}, context))
     guard = compiler.truth(rule)
-    mixed = sorted(compiler.followed & compiler.bare)
+    mixed = sorted(compiler.reads.followed & compiler.reads.bare)
     if mixed:
         raise RuleError(
             f"the rule reads the reference '{mixed[0]}' both as an id and through a dot;"
             f" write '{mixed[0]}.id' for the id"
         )
     return to_sql(guard)
-
-
-def followed_references(rule: Any, entity: EntityModel) -> set[str]:
-    """The reference paths ``rule`` reads through (``"account"``, ``"account.parent"``).
-
-    In the record's rule data each of these holds the referenced record's data
-    instead of its id (see the module docstring).
-    """
-    paths: set[str] = set()
-    for name, _ in variables(rule):
-        current: EntityModel | None = entity
-        segments = name.split(".")
-        for index, segment in enumerate(segments[:-1]):
-            found = current.fields.get(segment) if current is not None else None
-            if found is None or found.storage != field_types.REFERENCE or found.target is None:
-                break
-            paths.add(".".join(segments[: index + 1]))
-            current = found.target
-    return paths
 
 
 def _reads_record(node: Any) -> bool:
@@ -191,8 +164,7 @@ class _Compiler:
         self.table = table
         self.table_for = table_for
         self.context = context
-        self.followed: set[str] = set()
-        self.bare: set[str] = set()
+        self.reads = Reads()
 
     # --- dispatch -------------------------------------------------------------------
 
@@ -225,6 +197,8 @@ class _Compiler:
         if not _reads_record(node):
             return term_truth(self.value(node))
         if isinstance(node, list):
+            for item in node:
+                self.value(item)  # refused where the evaluator would fail
             return True  # an array is truthy when not empty, and this one is not
         ((operator, values),) = node.items()
         values = values if isinstance(values, list) else [values]
@@ -347,47 +321,8 @@ class _Compiler:
         path = to_string(name)
         if path.startswith("$"):
             return literal_term(DATA_OPERATIONS["var"](self.context, path, default))
-        return self._read(path, None if default is UNDEFINED else default)
-
-    def _read(self, path: str, default: Any) -> Term:
-        entity, base, source, reference = self.entity, self.table, self.table, None
-        segments = path.split(".")
-        for index, name in enumerate(segments):
-            fld = _field(entity, base, name, path)
-            column = source.c[name]
-            if reference is None:
-                expr = column
-            else:
-                query = select(column).where(source.c.id == reference)
-                expr = query.correlate(self.table).scalar_subquery()
-            here = ".".join(segments[: index + 1])
-            if index == len(segments) - 1:
-                break
-            if fld is None or fld.storage != field_types.REFERENCE or fld.target is None:
-                raise RuleError(f"'{path}': '{here}' is not a reference field that can be followed")
-            self.followed.add(here)
-            entity, reference = fld.target, expr
-            base = self.table_for(entity)
-            source = base.alias()
-        if fld is not None and fld.storage == field_types.REFERENCE:
-            self.bare.add(path)
-        nullable = reference is not None or column.nullable
-        branches: Term = []
-        if reference is not None and default is not None:
-            branches.append((reference.is_(None), Lit(default)))
-            null = conj(reference.is_not(None), expr.is_(None))
-        else:
-            null = expr.is_(None) if nullable else False
-        branches.append((null, Lit(None)))
-        present = expr.is_not(None) if nullable else True
-        if isinstance(column.type, Boolean):
-            branches += [(expr.is_(True), Lit(True)), (expr.is_(False), Lit(False))]
-        else:
-            kind = _kind(fld, column, path)
-            bind_type = BigInteger() if kind == INTEGER else column.type
-            bounds = _declared_bounds(fld) if kind == INTEGER else None
-            branches.append((present, Col(expr, kind, bind_type, f"'{path}'", bounds)))
-        return checked(branches)
+        default = None if default is UNDEFINED else default
+        return read_path(self.entity, self.table, self.table_for, path, default, self.reads)
 
     # --- arithmetic -----------------------------------------------------------------
 
@@ -397,6 +332,7 @@ class _Compiler:
         if operator == "-":
             values = values[:2]
         terms = [self.value(value) for value in values]
+        check_size(prod(map(len, terms)))
         branches: Term = []
         for combination in product(*terms):
             guard = conj(*(guard for guard, _ in combination))
@@ -409,38 +345,3 @@ class _Compiler:
             else:
                 branches.append((guard, integer_arithmetic(operator, operands)))
         return checked(branches)
-
-
-def _field(entity: EntityModel, table: Table, name: str, path: str):
-    """The field ``name`` of ``entity``, or None for a system column; else RuleError."""
-    fld = entity.fields.get(name)
-    if fld is not None:
-        if not fld.has_column:
-            raise RuleError(f"'{path}': the field '{name}' ({fld.type_name}) has no column")
-        return fld
-    column = table.c.get(name)
-    if column is None or column.info.get("field") or column.info.get("archived"):
-        raise RuleError(f"'{path}': entity '{entity.name}' has no field '{name}'")
-    return None
-
-
-def _kind(fld, column, path: str) -> str:
-    if fld is None:  # a system column
-        return DATETIME if isinstance(column.type, UtcDateTime) else INTEGER
-    kind = _KINDS.get(fld.storage)
-    if kind is None:
-        raise RuleError(f"'{path}' ({fld.type_name}) cannot be used in a filter")
-    return kind
-
-
-def _declared_bounds(fld) -> tuple[int, int] | None:
-    """The range an integer field's values are validated to, if it declares one."""
-    if fld is None or fld.computed:
-        return None  # a rollup's sum is not bounded by its source's min and max
-    spec = fld.value_spec
-    if fld.type_name == "rating":
-        return 0, spec.get("max", 5)
-    low, high = spec.get("min"), spec.get("max")
-    if isinstance(low, int) and isinstance(high, int):
-        return low, high
-    return None

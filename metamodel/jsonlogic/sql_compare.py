@@ -47,6 +47,7 @@ from .sql_values import (
     Lit,
     Opaque,
     Term,
+    check_size,
     code_point_order,
     conj,
     disj,
@@ -80,6 +81,7 @@ _SECOND = dt.timedelta(seconds=1)
 
 def compare_terms(op: str, left: Term, right: Term) -> Guard:
     """Where ``left op right`` holds; op is one of == === != !== < <= > >=."""
+    check_size(len(left) * len(right))
     parts = []
     for left_guard, left_value in left:
         for right_guard, right_value in right:

@@ -22,6 +22,7 @@ from .sql_values import (
     Lit,
     Opaque,
     Term,
+    check_size,
     conj,
     disj,
     iso_text,
@@ -35,6 +36,7 @@ from .values import number_to_string, parse_float, to_boolean, to_number, to_str
 
 def contains_terms(needle: Term, haystack: Term) -> Guard:
     """Where ``{"in": [needle, haystack]}`` holds."""
+    check_size(len(needle) * len(haystack))
     parts = []
     for haystack_guard, haystack_value in haystack:
         for needle_guard, needle_value in needle:
@@ -82,16 +84,18 @@ def _column_in_text(column: Col, text: str) -> Guard:
         calendar = CALENDARS[column.kind]
         width = 10 if column.kind == DATE else 20
         indexes = {calendar.parse(text[i : i + width]) for i in range(len(text) - width + 1)}
+        check_size(len(indexes))
         return disj(*(calendar.equal(column, i) for i in sorted(indexes - {None})))
     # Numbers: the finitely many values whose JavaScript text occurs in ``text``.
-    found = []
+    found: dict[int | Decimal, None] = {}
     for start in range(len(text)):
         for end in range(start + 1, min(len(text), start + 32) + 1):
             piece = text[start:end]
             if piece[0] in "-0123456789" and piece[-1].isdigit():
                 value = _number_written(column, piece)
-                if value is not None and value not in found:
-                    found.append(value)
+                if value is not None:
+                    found[value] = None
+    check_size(len(found))
     if not found:
         return False
     return column.expr.in_([literal(value, column.type) for value in found])

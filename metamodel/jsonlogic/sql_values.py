@@ -133,9 +133,13 @@ def predicate_term(guard: Guard) -> Term:
 def checked(term: Term) -> Term:
     """``term`` without impossible branches, refused when it grew too large."""
     term = [(guard, value) for guard, value in term if guard is not False]
-    if len(term) > MAX_BRANCHES:
-        raise RuleError("the rule is too complex to be used as a filter")
+    check_size(len(term))
     return term
+
+
+def check_size(count: int) -> None:
+    if count > MAX_BRANCHES:
+        raise RuleError("the rule is too complex to be used as a filter")
 
 
 def value_truth(value: Value) -> Guard:
