@@ -411,3 +411,53 @@ def test_timeline_shows_interactions_across_channels_newest_first(records, users
         i.get("entity") == "deal" for i in records.timeline(admin, APP, "account", account["id"])
     )
     assert [i["at"] for i in items] == sorted((i["at"] for i in items), reverse=True)
+
+
+def test_list_filters_with_jsonlogic_including_references(records, users):
+    admin = users["admin"]
+    big = make_account(records, admin, name="Big", tier="A")
+    small = make_account(records, admin, name="Small", tier="C")
+    for title, account, stage, amount in [
+        ("a", big, "won", 500),
+        ("b", big, "lead", 100),
+        ("c", small, "won", 50),
+        ("d", small, "lost", None),
+    ]:
+        records.create(
+            admin,
+            APP,
+            "deal",
+            {"title": title, "account": account["id"], "stage": stage, "amount": amount},
+        )
+
+    def titles(rule):
+        return sorted(
+            i["title"] for i in records.list(admin, APP, "deal", _query(filter=rule))["items"]
+        )
+
+    assert titles({"==": [{"var": "stage"}, "won"]}) == ["a", "c"]
+    assert titles({"==": [{"var": "account.tier"}, "A"]}) == ["a", "b"]
+    assert titles({"<": [{"var": "amount"}, 100]}) == ["c", "d"]  # null < 100, as in the browser
+    assert titles({"!": {"in": [{"var": "stage"}, ["won", "lost"]]}}) == ["b"]
+    with pytest.raises(ValidationFailed) as caught:
+        records.list(admin, APP, "deal", _query(filter={"==": [{"cat": [{"var": "title"}, "x"]}, "ax"]}))
+    assert paths(caught) == {"/filter"}
+
+
+def test_row_rules_limit_what_a_role_sees(engine, example_doc, users):
+    from metamodel import publish
+    from records.service import Records
+
+    example_doc["entities"][0]["row_rules"] = [
+        {"role": "finance", "rule": {"==": [{"var": "tier"}, "A"]}}
+    ]
+    publish.apply_document(engine, example_doc)
+    service = Records(engine)
+    admin, chen = users["admin"], users["chen"]
+    shown = make_account(service, admin, name="A-tier", tier="A")
+    hidden = make_account(service, admin, name="C-tier", tier="C")
+    assert [i["id"] for i in service.list(chen, APP, "account")["items"]] == [shown["id"]]
+    assert service.get(chen, APP, "account", shown["id"])["name"] == "A-tier"
+    with pytest.raises(Forbidden):
+        service.get(chen, APP, "account", hidden["id"])
+    assert service.list(admin, APP, "account")["total"] == 2
