@@ -1,0 +1,1 @@
+"""Benchmarks of the metadata engine (run them as modules: ``python -m bench.<name>``)."""
