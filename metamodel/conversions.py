@@ -8,7 +8,7 @@ truncated or dropped on the way.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from . import field_types
@@ -39,23 +39,45 @@ def can_convert(old: FieldModel, new: FieldModel) -> bool:
     return new.storage in field_types.CONVERTIBLE.get(old.storage, set())
 
 
-def convert(value: Any, old: FieldModel, new: FieldModel) -> Any:
-    """``value`` of ``old`` as a value of ``new``; raises ValueProblem when it would lose data."""
-    if value is None:
-        return None
+def converter(old: FieldModel, new: FieldModel) -> Callable[[Any], Any]:
+    """A function turning values of ``old`` into values of ``new``, built once per change.
+
+    It raises ValueProblem for a value that would lose data. Everything that does
+    not depend on the value is worked out here, outside the per-row path.
+    """
     spec = {**new.value_spec, "_converting": True}
-    target = field_types.get(spec["type"])
-    if old.storage == field_types.BOOLEAN and new.storage != STRING:
-        value = int(value)
-    elif old.storage == JSON and new.storage == STRING:
-        value = _json_as_text(value, new)
+    coerce = field_types.get(spec["type"]).coerce
+    source, target = old.storage, new.storage
+    if source == field_types.BOOLEAN and target != STRING:
+
+        def prepare(value):
+            return int(value)
+
+    elif source == JSON and target == STRING:
+
+        def prepare(value):
+            return _json_as_text(value, new)
+
+    elif source == field_types.DECIMAL and target == STRING:
+
+        def prepare(value):
+            return format(value, "f")
+
+    else:
+        prepare = to_plain
+
+    def convert_one(value):
         if value is None:
             return None
-    elif isinstance(value, Decimal) and new.storage == STRING:
-        value = format(value, "f")
-    else:
-        value = to_plain(value)
-    return target.coerce(value, spec)
+        prepared = prepare(value)
+        return None if prepared is None else coerce(prepared, spec)
+
+    return convert_one
+
+
+def convert(value: Any, old: FieldModel, new: FieldModel) -> Any:
+    """``value`` of ``old`` as a value of ``new``; raises ValueProblem when it would lose data."""
+    return converter(old, new)(value)
 
 
 def _json_as_text(value: Any, new: FieldModel) -> str | None:

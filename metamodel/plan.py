@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Index, MetaData, Table, inspect
 
 from . import operations as ops
-from .conversions import can_convert, convert, to_plain
+from .conversions import can_convert, converter, to_plain
 from .data_checks import (
     EXAMPLES,
     conversion_failures,
@@ -376,9 +376,8 @@ class _Planner:
                 "add a new field instead",
             )
             return False
-        failures, rows = conversion_failures(
-            self.conn, table, column, lambda value: convert(value, old, new)
-        )
+        convert = converter(old, new)
+        failures, rows = conversion_failures(self.conn, table, column, convert)
         if failures:
             listed = "; ".join(
                 f"record {row_id} ({to_plain(value)!r}): {message}"
@@ -400,9 +399,7 @@ class _Planner:
             entity.table_name, MetaData(), table.c.id._copy(), _renamed(column, new.name)
         )
         what = f"field '{entity.name}.{new.name}' from {old.type_name} to {new.type_name}"
-        self.column_ops.append(
-            ops.ConvertColumn(source, new.name, target, lambda v: convert(v, old, new), what, rows)
-        )
+        self.column_ops.append(ops.ConvertColumn(source, new.name, target, convert, what, rows))
         self.touched_columns.add((str(entity.table_name), new.name))
         return True
 
