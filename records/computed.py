@@ -20,6 +20,7 @@ from metamodel.field_types import ValueProblem
 from metamodel.jsonlogic import RuleError, evaluate, truthy
 from metamodel.model import FieldModel
 
+from .rule_data import rule_data
 from .runtime import EntityRuntime
 
 
@@ -38,7 +39,8 @@ def compute(
     for fld in runtime.rollups:
         values[fld.name] = rollup_value(conn, fld, values, tables_for, child_rows or {})
     for fld in runtime.formulas:
-        values[fld.name] = formula_value(fld, values, context)
+        data = rule_data(conn, runtime.entity, values, fld.doc["expression"], tables_for)
+        values[fld.name] = formula_value(fld, data, context)
     return {f.name: values[f.name] for f in runtime.lookups + runtime.rollups + runtime.formulas}
 
 
@@ -71,7 +73,11 @@ def rollup_value(conn, fld: FieldModel, values: dict, tables_for, child_rows: di
             )
         ]
     if rule is not None:
-        rows = [row for row in rows if _holds(rule, row)]
+        rows = [
+            row
+            for row in rows
+            if _holds(rule, rule_data(conn, child_entity, row, rule, tables_for))
+        ]
     picked = [row.get(source) for row in rows] if source else rows
     return _aggregate(aggregate, picked, fld)
 
@@ -86,8 +92,11 @@ def _holds(rule, row: dict) -> bool:
 def _aggregate(aggregate: str, picked: list, fld: FieldModel) -> Any:
     if aggregate == "count":
         return len(picked)
-    numbers = [_number(value) for value in picked if value is not None]
-    numbers = [n for n in numbers if n is not None]
+    present = [value for value in picked if value is not None]
+    if aggregate in ("min", "max") and present and not all(_numeric(v) for v in present):
+        # Dates, datetimes and texts order as themselves (e.g. the last contact date).
+        return fit((min if aggregate == "min" else max)(present), fld)
+    numbers = [n for n in (_number(value) for value in present) if n is not None]
     if aggregate == "sum":
         result = sum(numbers, Decimal(0))
     elif not numbers:
@@ -97,6 +106,10 @@ def _aggregate(aggregate: str, picked: list, fld: FieldModel) -> Any:
     else:
         result = min(numbers) if aggregate == "min" else max(numbers)
     return fit(result, fld)
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> Decimal | None:

@@ -15,6 +15,7 @@ from marshmallow import Schema
 from sqlalchemy import Table
 
 from metamodel.jsonlogic import variables
+from metamodel.jsonlogic.sql import followed_references
 from metamodel.model import EntityModel, FieldModel
 from metamodel.registry import PublishedApp
 
@@ -39,6 +40,8 @@ class EntityRuntime:
     rollups_over_me: list[tuple[EntityModel, FieldModel]] = field(default_factory=list)
     # (entity, reference field) elsewhere that point at this entity.
     references_to_me: list[tuple[EntityModel, FieldModel]] = field(default_factory=list)
+    # (entity, formula, reference field) elsewhere whose formula reads this entity's fields.
+    formulas_reading_me: list[tuple[EntityModel, FieldModel, str]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -98,6 +101,10 @@ def build_runtime(published: PublishedApp, entity_name: str, make_child) -> Enti
                     runtime.lookups_of_me.append((other, fld))
             elif fld.type_name == "rollup" and _rolls_up(fld, entity):
                 runtime.rollups_over_me.append((other, fld))
+            elif fld.type_name == "formula":
+                for path in followed_references(fld.doc["expression"], other):
+                    if "." not in path and other.fields[path].doc.get("target") == entity.name:
+                        runtime.formulas_reading_me.append((other, fld, path))
     return runtime
 
 

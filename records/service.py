@@ -31,6 +31,7 @@ from .autonumber import next_value
 from .computed import compute
 from .errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
 from .query import ListQuery, compile_rule, count, order_by, page_bounds, search_condition, visible
+from .rule_data import rule_data
 from .runtime import EntityRuntime, attach_schema, build_runtime
 from .serialize import SYSTEM_FIELDS, as_json
 from .timeline import timeline as build_timeline
@@ -63,6 +64,10 @@ class Records:
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.files_root = Path(files_root) if files_root else Path("instance") / "uploads"
         self._runtimes: dict[tuple[str, int, str], EntityRuntime] = {}
+        # Checks every edit and delete must pass (the workflow engine's locks): each is
+        # called with (conn, actor, runtime, current record, the names of the changed
+        # fields, or None for a delete) and raises to refuse. system_update is not guarded.
+        self.guards: list[Callable[[Connection, Actor, EntityRuntime, dict, set | None], None]] = []
 
     # --- transactions and metadata ------------------------------------------------
 
@@ -131,7 +136,7 @@ class Records:
         with self.reading() as conn:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id)
-            access.require(actor, runtime.entity, "read", record, self.context(actor))
+            self._require(conn, actor, runtime, "read", record)
             return self._serialise(conn, actor, runtime, record)
 
     def update(
@@ -147,7 +152,7 @@ class Records:
         with self.writing() as conn:
             runtime = self.runtime(app, entity, conn)
             current = self._load(conn, runtime, record_id, lock=True)
-            access.require(actor, runtime.entity, "update", current, self.context(actor))
+            self._require(conn, actor, runtime, "update", current)
             if expected_version is not None and current["version"] != expected_version:
                 raise StaleVersion(
                     current["version"], self._serialise(conn, actor, runtime, current)
@@ -159,14 +164,14 @@ class Records:
         with self.writing() as conn:
             runtime = self.runtime(app, entity, conn)
             current = self._load(conn, runtime, record_id, lock=True)
-            access.require(actor, runtime.entity, "delete", current, self.context(actor))
+            self._require(conn, actor, runtime, "delete", current)
             self._soft_delete(conn, actor, runtime, current, comment=None)
 
     def restore(self, actor: Actor, app: str, entity: str, record_id: int) -> dict:
         with self.writing() as conn:
             runtime = self.runtime(app, entity, conn)
             current = self._load(conn, runtime, record_id, lock=True, deleted=True)
-            access.require(actor, runtime.entity, "delete", current, self.context(actor))
+            self._require(conn, actor, runtime, "delete", current)
             self._check_unique(conn, runtime, current, record_id, prefix="")
             now = self.clock()
             table = runtime.table
@@ -254,7 +259,11 @@ class Records:
                 return stored
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id, deleted=None)
-            if not access.may(actor, runtime.entity, "read", record, self.context(actor)):
+
+            def data_for(rule):
+                return rule_data(conn, runtime.entity, record, rule, self.tables_for)
+
+            if not access.may(actor, runtime.entity, "read", record, self.context(actor), data_for):
                 raise NotFound(f"there is no file {file_id}")
             return stored
 
@@ -263,15 +272,23 @@ class Records:
         with self.reading() as conn:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id)
-            access.require(actor, runtime.entity, "read", record, self.context(actor))
+            self._require(conn, actor, runtime, "read", record)
             return build_timeline(conn, self, actor, runtime, record_id)
 
     def history(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
         with self.reading() as conn:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id, deleted=None)
-            access.require(actor, runtime.entity, "read", record, self.context(actor))
+            self._require(conn, actor, runtime, "read", record)
             return audit.events(conn, app, entity, record_id)
+
+    def _require(self, conn, actor: Actor, runtime: EntityRuntime, verb: str, record: dict) -> None:
+        """May ``actor`` ``verb`` this record? Row rules read references as the SQL filter does."""
+
+        def data_for(rule):
+            return rule_data(conn, runtime.entity, record, rule, self.tables_for)
+
+        access.require(actor, runtime.entity, verb, record, self.context(actor), data_for)
 
     # --- loading -----------------------------------------------------------------
 
@@ -651,6 +668,8 @@ class Records:
             changes["owner"] = [current["owner"], values["owner"]]
         if not changes:
             return
+        for guard in self.guards:
+            guard(conn, actor, runtime, current, set(changes))
         table = runtime.table
         columns = {
             k: merged[k]
@@ -745,6 +764,8 @@ class Records:
     def _soft_delete(
         self, conn, actor: Actor, runtime: EntityRuntime, current: dict, comment: str | None
     ) -> None:
+        for guard in self.guards:
+            guard(conn, actor, runtime, current, None)
         record_id = current["id"]
         now = self.clock()
         for other, reference in runtime.references_to_me:
@@ -907,6 +928,15 @@ class Records:
             via = other_runtime.table.c[lookup.doc["via"]]
             ids = list(
                 conn.execute(select(other_runtime.table.c.id).where(via == after["id"])).scalars()
+            )
+            self._refresh(conn, other_runtime, ids, depth + 1)
+        for other, _formula, via in runtime.formulas_reading_me:
+            other_runtime = self.runtime(runtime.app_name, other.name, conn)
+            column = other_runtime.table.c[via]
+            ids = list(
+                conn.execute(
+                    select(other_runtime.table.c.id).where(column == after["id"])
+                ).scalars()
             )
             self._refresh(conn, other_runtime, ids, depth + 1)
         for parent, rollup in runtime.rollups_over_me:

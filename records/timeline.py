@@ -20,6 +20,7 @@ from metamodel.text import localise
 
 from . import access, audit
 from .actor import Actor
+from .rule_data import rule_data
 from .serialize import json_value
 
 LIMIT = 200
@@ -57,7 +58,11 @@ def timeline(
         title_field = source_runtime.entity.title_field
         for row in rows:
             record = dict(row._mapping)
-            if not access.may(actor, source_runtime.entity, "read", record, context):
+
+            def data_for(rule, record=record, entity=source_runtime.entity):
+                return rule_data(conn, entity, record, rule, service.tables_for)
+
+            if not access.may(actor, source_runtime.entity, "read", record, context, data_for):
                 continue
             at = record.get(moment) or record["created_at"]
             if isinstance(at, dt.date) and not isinstance(at, dt.datetime):

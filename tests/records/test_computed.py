@@ -1,0 +1,59 @@
+"""Computed fields that read through references and aggregate dates."""
+
+from __future__ import annotations
+
+import pytest
+
+from metamodel import publish
+from records.service import Records
+
+from ..metamodel.builders import document, entity, field
+
+
+@pytest.fixture
+def service(engine):
+    doc = document(
+        entity(
+            "account",
+            field("name", required=True),
+            field("tier", "select", options=[{"value": "A"}, {"value": "B"}]),
+            field(
+                "last_contact", "rollup", via="visit.account", aggregate="max", field="visited_on"
+            ),
+            field(
+                "first_contact", "rollup", via="visit.account", aggregate="min", field="visited_on"
+            ),
+            title_field="name",
+        ),
+        entity(
+            "visit",
+            field("account", "reference", target="account"),
+            field("visited_on", "date"),
+            field(
+                "badge",
+                "formula",
+                result_type="text",
+                expression={"cat": ["T-", {"var": "account.tier"}]},
+            ),
+        ),
+    )
+    publish.apply_document(engine, doc)
+    return Records(engine)
+
+
+def test_min_and_max_rollups_of_dates(service, users):
+    admin = users["admin"]
+    account = service.create(admin, "shop", "account", {"name": "Acme"})
+    for day in ("2026-03-01", "2026-05-20", "2026-04-02"):
+        service.create(admin, "shop", "visit", {"account": account["id"], "visited_on": day})
+    again = service.get(admin, "shop", "account", account["id"])
+    assert (again["first_contact"], again["last_contact"]) == ("2026-03-01", "2026-05-20")
+
+
+def test_a_formula_reading_through_a_reference_follows_its_changes(service, users):
+    admin = users["admin"]
+    account = service.create(admin, "shop", "account", {"name": "Acme", "tier": "A"})
+    visit = service.create(admin, "shop", "visit", {"account": account["id"]})
+    assert visit["badge"] == "T-A"
+    service.update(admin, "shop", "account", account["id"], {"tier": "B"})
+    assert service.get(admin, "shop", "visit", visit["id"])["badge"] == "T-B"
