@@ -220,18 +220,21 @@ def coerce_decimal(value, spec):
         _fail("must be a number")
     if isinstance(value, float):
         value = repr(value)
+    if not isinstance(value, str | int | Decimal):
+        _fail("must be a number")
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
-    except (InvalidOperation, TypeError):
+    except (InvalidOperation, ValueError):
         _fail(f"'{value}' is not a number")
     if not number.is_finite():
         _fail(f"'{value}' is not a number")
     scale = decimal_scale(spec)
-    if number != number.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_DOWN"):
-        _fail(f"has more than {scale} decimal places")
     whole_digits = decimal_precision(spec) - scale
+    # The size check comes first: quantizing a huge number overflows the context.
     if abs(number) >= Decimal(10) ** whole_digits:
         _fail(f"is too large: at most {whole_digits} digits before the decimal point")
+    if number != number.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_DOWN"):
+        _fail(f"has more than {scale} decimal places")
     number = number.quantize(Decimal(1).scaleb(-scale))
     return _limits(number, spec, lambda limit, _: Decimal(str(limit)))
 

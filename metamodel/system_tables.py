@@ -135,3 +135,102 @@ api_tokens = Table(
     Column("last_used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
 )
+
+# --- workflow approvals (owned by workflow_engine) ------------------------------
+
+# One row per approval a transition opened. ``definition`` is the workflow as it was
+# published when the approval started: a running approval keeps that version.
+approvals = Table(
+    "crm_approvals",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("app", String(30), nullable=False),
+    Column("entity", String(30), nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("workflow", String(30), nullable=False),
+    Column("transition", String(30), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("from_state", String(30)),
+    Column("to_state", String(30), nullable=False),
+    Column("pending_state", String(30)),
+    Column("submitter_id", BigInteger),
+    Column("status", String(20), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    # Bumped each time a step is entered (again): the tasks of the current attempt.
+    Column("round", Integer, nullable=False),
+    # Optimistic lock: every change of the row checks and bumps it.
+    Column("version", Integer, nullable=False),
+    Column("comment", Text),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Index("ix_crm_approvals_submitter", "submitter_id", "status"),
+)
+
+# At most one open approval per record, whatever the application code does.
+Index(
+    "uq_crm_approvals_open_record",
+    approvals.c.app,
+    approvals.c.entity,
+    approvals.c.record_id,
+    unique=True,
+    sqlite_where=approvals.c.status == "open",
+    postgresql_where=approvals.c.status == "open",
+)
+
+# A person's part in an approval: a decision to take (kind approve) or a copy (cc).
+approval_tasks = Table(
+    "crm_approval_tasks",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("approval_id", BigInteger, ForeignKey("crm_approvals.id"), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("step_name", String(30), nullable=False),
+    Column("round", Integer, nullable=False),
+    # Tasks that stand for the same approver (a transfer, say) share a seat.
+    Column("seat", BigInteger),
+    # Position in a chain of managers (逐级审批); later levels wait for earlier ones.
+    Column("level", Integer, nullable=False, default=0),
+    Column("kind", String(10), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("assignee_id", BigInteger, nullable=False),
+    Column("on_behalf_of", BigInteger),
+    Column("status", String(20), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("acted_at", UtcDateTime),
+    Column("acted_by", BigInteger),
+    Column("comment", Text),
+    Column("due_at", UtcDateTime),
+    Column("escalated_at", UtcDateTime),
+    Index("ix_crm_approval_tasks_approval", "approval_id", "round"),
+    Index("ix_crm_approval_tasks_assignee", "assignee_id", "kind", "status"),
+    Index("ix_crm_approval_tasks_due", "status", "due_at"),
+)
+
+# "While I am away, my approvals go to ..." for a period.
+delegations = Table(
+    "crm_delegations",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("crm_users.id"), nullable=False),
+    Column("delegate_id", BigInteger, ForeignKey("crm_users.id"), nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_crm_delegations_user", "user_id", "starts_at"),
+)
+
+notifications = Table(
+    "crm_notifications",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("app", String(30)),
+    Column("entity", String(30)),
+    Column("record_id", BigInteger),
+    Column("approval_id", BigInteger),
+    Column("message", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("read_at", UtcDateTime),
+    Index("ix_crm_notifications_user", "user_id", "read_at"),
+)

@@ -2,9 +2,10 @@
 
 One rule language serves forms, validations, guards, filters and row-level
 permissions, and each rule must give the same answer in Python, in the browser
-and compiled to SQL, so only the operators all three implement are allowed.
-Every literal ``{"var": ...}`` in the record's scope must name a field of the
-rule's entity (a dotted path may follow references) or a context variable.
+and compiled to SQL, so only the operators the evaluator implements are allowed
+(json-logic-js's, less ``log`` and ``method``). Every literal ``{"var": ...}``
+in the record's scope must name a field of the rule's entity (a dotted path may
+follow references) or a context variable.
 """
 
 from __future__ import annotations
@@ -14,51 +15,39 @@ from typing import Any
 
 from .. import pointer
 from ..errors import Problem
+from ..jsonlogic import variables
+from ..jsonlogic.evaluator import DATA_OPERATIONS, SPECIAL_FORMS
+from ..jsonlogic.operations import OPERATIONS as VALUE_OPERATIONS
 from ..wording import did_you_mean
 from .scope import AppScope, EntityScope, items
 
-# fmt: off
-OPERATORS = (
-    "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "or",
-    "and", ">", ">=", "<", "<=", "max", "min", "+", "-", "*", "/", "%", "map", "reduce",
-    "filter", "all", "none", "some", "merge", "in", "cat", "substr",
-)
-# fmt: on
-# The second argument of these is evaluated for each item of a list, where
-# {"var": ...} reads the item (or the accumulator), not the record.
-ITEM_SCOPED = frozenset({"map", "reduce", "filter", "all", "none", "some"})
+OPERATORS = (*DATA_OPERATIONS, *SPECIAL_FORMS, *VALUE_OPERATIONS)
 CONTEXT_VARIABLES = ("$user", "$user.id", "$user.roles", "$now", "$today")
 LAYOUT_RULES = ("visible_when", "required_when", "read_only_when")
 
 
-def operations(node: Any, at: str, record_scope: bool = True) -> Iterator[tuple]:
-    """Every operation in a rule: ``(pointer, operator, arguments, in record scope)``.
+def operations(node: Any, at: str) -> Iterator[tuple[str, str | None]]:
+    """``(pointer, operator)`` of every operation in a rule.
 
     An object that is not exactly one operator with its arguments comes out with
-    operator None.
+    operator None: json-logic-js would take it for data, but in a rule it is a slip.
     """
     if isinstance(node, list):
         for index, item in enumerate(node):
-            yield from operations(item, pointer.join(at, index), record_scope)
+            yield from operations(item, pointer.join(at, index))
         return
     if not isinstance(node, dict):
         return
     if len(node) != 1:
-        yield at, None, node, record_scope
+        yield at, None
         return
     ((operator, arguments),) = node.items()
-    yield at, operator, arguments, record_scope
-    inner = pointer.join(at, operator)
-    if operator in ITEM_SCOPED and isinstance(arguments, list):
-        for index, argument in enumerate(arguments):
-            scope = record_scope and index != 1
-            yield from operations(argument, pointer.join(inner, index), scope)
-    else:
-        yield from operations(arguments, inner, record_scope)
+    yield at, operator
+    yield from operations(arguments, pointer.join(at, operator))
 
 
 def operator_problems(rule: Any, at: str) -> Iterator[Problem]:
-    for where, operator, _, _ in operations(rule, at):
+    for where, operator in operations(rule, at):
         if operator is None:
             yield Problem(
                 where,
@@ -74,38 +63,14 @@ def operator_problems(rule: Any, at: str) -> Iterator[Problem]:
 
 
 def field_names(rule: Any, at: str) -> Iterator[tuple[str, str]]:
-    """``(pointer, name)`` of every literal field name the rule reads from the record."""
-    for where, operator, arguments, record_scope in operations(rule, at):
-        if record_scope and operator in NAME_READERS:
-            for name_at, name in NAME_READERS[operator](arguments, pointer.join(where, operator)):
-                if isinstance(name, str) and name:
-                    yield name_at, name
+    """``(pointer, name)`` of every literal name the rule reads from the record.
 
-
-def var_names(arguments: Any, at: str) -> list[tuple[str, Any]]:
-    """``{"var": "name"}`` or ``{"var": ["name", default]}``; "" reads the whole record."""
-    if isinstance(arguments, list):
-        return [(pointer.join(at, 0), arguments[0])] if arguments else []
-    return [(at, arguments)]
-
-
-def missing_names(arguments: Any, at: str) -> list[tuple[str, Any]]:
-    """``{"missing": ["a", "b"]}``, or the keys in a list given as its first argument."""
-    if isinstance(arguments, list) and arguments and isinstance(arguments[0], list):
-        return [(pointer.join(at, 0, i), name) for i, name in enumerate(arguments[0])]
-    if isinstance(arguments, list):
-        return [(pointer.join(at, i), name) for i, name in enumerate(arguments)]
-    return [(at, arguments)]
-
-
-def missing_some_names(arguments: Any, at: str) -> list[tuple[str, Any]]:
-    """``{"missing_some": [count, ["a", "b"]]}``."""
-    if isinstance(arguments, list) and len(arguments) == 2 and isinstance(arguments[1], list):
-        return [(pointer.join(at, 1, i), name) for i, name in enumerate(arguments[1])]
-    return []
-
-
-NAME_READERS = {"var": var_names, "missing": missing_names, "missing_some": missing_some_names}
+    Names read inside the per-item logic of map, filter and the like read list
+    items, and ``""`` reads the whole record: neither names a field.
+    """
+    for name, where in variables(rule):
+        if name:
+            yield at + where, name
 
 
 def name_problem(entity: EntityScope, name: str) -> str | None:

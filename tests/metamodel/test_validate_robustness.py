@@ -71,7 +71,7 @@ def test_the_seed_is_valid():
     assert validate_document(SEED) == []
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MUTATIONS)
 def test_a_mutated_document_gives_problems_not_a_traceback(mutations):
     problems = validate_document(mutated(SEED, mutations), external={"crm": SEED}.get)
