@@ -440,7 +440,9 @@ def test_list_filters_with_jsonlogic_including_references(records, users):
     assert titles({"<": [{"var": "amount"}, 100]}) == ["c", "d"]  # null < 100, as in the browser
     assert titles({"!": {"in": [{"var": "stage"}, ["won", "lost"]]}}) == ["b"]
     with pytest.raises(ValidationFailed) as caught:
-        records.list(admin, APP, "deal", _query(filter={"==": [{"cat": [{"var": "title"}, "x"]}, "ax"]}))
+        records.list(
+            admin, APP, "deal", _query(filter={"==": [{"cat": [{"var": "title"}, "x"]}, "ax"]})
+        )
     assert paths(caught) == {"/filter"}
 
 
