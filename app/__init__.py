@@ -41,7 +41,9 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.extensions["crm"] = Runtime(settings)
 
+    from . import api
     from .views import home
 
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(api.blueprint)
     return app

@@ -1,20 +1,24 @@
-"""Users: creation, passwords and the reporting line."""
+"""Users: creation, passwords, API tokens and the reporting line."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from metamodel.errors import CrmError
 from metamodel.sqltypes import UTC
-from metamodel.system_tables import users
+from metamodel.system_tables import api_tokens, users
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,150}$")
 ROLE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+# Strong by default; tests may choose a cheaper one.
+PASSWORD_METHOD = "scrypt"
 
 
 def create_user(
@@ -24,6 +28,7 @@ def create_user(
     *,
     password: str | None = None,
     manager: str | None = None,
+    method: str = PASSWORD_METHOD,
 ) -> str:
     """Create a user; returns the password (generated when none is given)."""
     if not USERNAME.match(username):
@@ -44,7 +49,7 @@ def create_user(
     conn.execute(
         insert(users).values(
             username=username,
-            password_hash=generate_password_hash(password),
+            password_hash=generate_password_hash(password, method=method),
             roles=sorted(set(roles)),
             manager_id=manager_id,
             active=True,
@@ -60,3 +65,84 @@ def ensure_admin(conn: Connection, password: str | None) -> tuple[bool, str | No
         if "admin" in (roles or []):
             return False, None
     return True, create_user(conn, "admin", ["admin"], password=password)
+
+
+# --- API tokens ------------------------------------------------------------------
+
+TOKEN_PREFIX = "crm_"
+# last_used_at is a hint for people auditing tokens, not a log: writing it at most
+# this often keeps a busy client from turning every read into a write.
+TOUCH_INTERVAL = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    token_id: int
+    user_id: int
+    username: str
+    roles: tuple[str, ...]
+    last_used_at: dt.datetime | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(conn: Connection, user_id: int, label: str | None = None) -> str:
+    """A new API token of the user; only its hash is stored, so this is the one chance to see it."""
+    if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+        raise CrmError(f"there is no user with id {user_id}", "/user_id")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        insert(api_tokens).values(
+            user_id=user_id,
+            token_hash=hash_token(token),
+            label=label,
+            created_at=dt.datetime.now(UTC),
+        )
+    )
+    return token
+
+
+def token_user(conn: Connection, token: str) -> TokenUser | None:
+    """The active user a live token belongs to; None for unknown or revoked tokens."""
+    row = conn.execute(
+        select(
+            api_tokens.c.id,
+            api_tokens.c.last_used_at,
+            users.c.id.label("user_id"),
+            users.c.username,
+            users.c.roles,
+        )
+        .join(users, users.c.id == api_tokens.c.user_id)
+        .where(
+            api_tokens.c.token_hash == hash_token(token),
+            api_tokens.c.revoked_at.is_(None),
+            users.c.active.is_(True),
+        )
+    ).first()
+    if row is None:
+        return None
+    return TokenUser(row.id, row.user_id, row.username, tuple(row.roles or ()), row.last_used_at)
+
+
+def token_needs_touch(found: TokenUser, now: dt.datetime) -> bool:
+    return found.last_used_at is None or now - found.last_used_at >= TOUCH_INTERVAL
+
+
+def touch_token(conn: Connection, token_id: int, now: dt.datetime) -> None:
+    conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
+
+
+def revoke_token(conn: Connection, token: str) -> bool:
+    """Revoke a token; False when no live token matches."""
+    result = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=dt.datetime.now(UTC))
+    )
+    return result.rowcount == 1
+
+
+def user_id(conn: Connection, username: str) -> int | None:
+    return conn.execute(select(users.c.id).where(users.c.username == username)).scalar()

@@ -285,12 +285,143 @@ def user_group():
 )
 @click.option("--password", help="the password (default: generated and printed)")
 @click.option("--manager", help="username of the user's manager (for manager_of approvers)")
+@click.option(
+    "--token", is_flag=True, help="also issue an API token, printed alone on the last line"
+)
 @refusals
-def user_create(username, roles, password, manager):
+def user_create(username, roles, password, manager, token):
     """Create a user."""
     store.ensure_system_tables(runtime().engine)
     with runtime().engine.begin() as conn:
         generated = accounts.create_user(
             conn, username, list(roles), password=password, manager=manager
         )
+        issued = accounts.issue_token(conn, accounts.user_id(conn, username)) if token else None
     click.echo(f"created user '{username}'" + ("" if password else f" with password: {generated}"))
+    if issued:
+        click.echo(issued)
+
+
+# --- crm records ...----------------------------------------------------------------
+
+
+@main.group("records")
+def records_group():
+    """Import and export records (CSV or XLSX, by the file's extension)."""
+
+
+def _actor(conn, username: str | None):
+    """The user a command acts as: ``username``, or else the first admin."""
+    from sqlalchemy import select
+
+    from metamodel.system_tables import users
+    from records.actor import Actor
+
+    query = select(users.c.id, users.c.username, users.c.roles).order_by(users.c.id)
+    if username:
+        row = conn.execute(query.where(users.c.username == username)).first()
+        if row is None:
+            raise CrmError(f"there is no user named '{username}'", "/as")
+        return Actor(row.id, row.username, frozenset(row.roles or []))
+    for row in conn.execute(query):
+        if "admin" in (row.roles or []):
+            return Actor(row.id, row.username, frozenset(row.roles))
+    return Actor(None, "cli", frozenset({"admin"}))
+
+
+def _records_service():
+    from records.service import Records
+
+    found = runtime()
+    return Records(found.engine, found.registry)
+
+
+@records_group.command("import")
+@click.argument("app")
+@click.argument("entity")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="import the good rows; write the bad ones")
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    help="where --skip-invalid writes the bad rows (default: FILE.rejects.csv)",
+)
+@click.option("--as", "username", help="the user to import as (default: the admin user)")
+@refusals
+def records_import(app, entity, file, skip_invalid, rejects, username):
+    """Create ENTITY records of APP from the rows of FILE (all or nothing by default)."""
+    from records import importing
+
+    records = _records_service()
+    with records.engine.connect() as conn:
+        actor = _actor(conn, username)
+
+    def progress(result):
+        click.echo(
+            f"\r{result.rows:,} rows read, {result.imported:,} imported, "
+            f"{result.rejected:,} rejected",
+            nl=False,
+            err=True,
+        )
+
+    try:
+        result = importing.import_file(
+            records,
+            actor,
+            app,
+            entity,
+            file,
+            skip_invalid=skip_invalid,
+            rejects_path=rejects,
+            progress=progress,
+        )
+    except importing.ImportRefused as refused:
+        click.echo("", err=True)
+        for error in refused.result.errors:
+            click.echo(str(error), err=True)
+        unlisted = refused.result.error_count - len(refused.result.errors)
+        if unlisted:
+            click.echo(f"... and {unlisted:,} more errors", err=True)
+        click.echo(refused.message, err=True)
+        sys.exit(1)
+    click.echo("", err=True)
+    for column, why in result.ignored_columns:
+        click.echo(f"ignored column {column}: {why}")
+    click.echo(f"imported {result.imported:,} {entity} records in {result.seconds:.1f} s")
+    if result.rejected:
+        click.echo(f"rejected {result.rejected:,} rows, written to {result.rejects_path}")
+
+
+@records_group.command("export")
+@click.argument("app")
+@click.argument("entity")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="file to write (default: stdout)"
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), help="default: by the extension"
+)
+@click.option("--names", is_flag=True, help="head the columns with field names, not labels")
+@click.option("--lang", default="en", show_default=True, help="language of the labels")
+@click.option("--filter", "rule", help="a JsonLogic rule (JSON) the records must satisfy")
+@click.option("--as", "username", help="the user to export as (default: the admin user)")
+@refusals
+def records_export(app, entity, output, fmt, names, lang, rule, username):
+    """Write the ENTITY records of APP as CSV (UTF-8 with BOM) or XLSX."""
+    from records import exporting
+
+    if rule is not None:
+        try:
+            rule = json.loads(rule)
+        except ValueError as error:
+            raise CrmError(f"--filter is not JSON: {error}", "/filter") from None
+    records = _records_service()
+    with records.engine.connect() as conn:
+        actor = _actor(conn, username)
+    fmt = fmt or (exporting.format_of(output) if output else "csv")
+    target = output or sys.stdout.buffer
+    count = exporting.export_file(
+        records, actor, app, entity, target, fmt=fmt, filter=rule, language=lang, names=names
+    )
+    if output:
+        click.echo(f"wrote {count:,} {entity} records to {output}", err=True)

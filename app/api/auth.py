@@ -1,0 +1,53 @@
+"""Who is calling: the one place a request becomes an :class:`Actor`.
+
+An API client sends ``Authorization: Bearer <token>``; the token is looked up by
+its sha256 hash and must be unrevoked and belong to an active user. The
+browser session (with its CSRF check) is the other way in; it belongs in
+:func:`current_actor` too, so every view keeps asking this one function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import g, request
+
+from metamodel.db import IMMEDIATE
+from metamodel.sqltypes import UTC
+from records.actor import Actor
+
+from .. import accounts
+from ..runtime import runtime
+from .errors import Unauthenticated
+
+
+def current_actor() -> Actor:
+    """The authenticated caller of this request; raises Unauthenticated (401) without one."""
+    actor = g.get("crm_actor")
+    if actor is None:
+        actor = g.crm_actor = _from_bearer_token()
+    return actor
+
+
+def _from_bearer_token() -> Actor:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("the Authorization header must read 'Bearer <token>'")
+    engine = runtime().engine
+    with engine.connect() as conn:
+        found = accounts.token_user(conn, token)
+    if found is None:
+        raise Unauthenticated(
+            "the token is not valid: unknown, revoked, or its user is inactive", invalid_token=True
+        )
+    now = dt.datetime.now(UTC)
+    if accounts.token_needs_touch(found, now):
+        with engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                accounts.touch_token(conn, found.token_id, now)
+    return Actor(found.user_id, found.username, frozenset(found.roles))
