@@ -41,6 +41,9 @@ def refusals(command):
             for problem in error.problems:
                 click.echo(str(problem), err=True)
             sys.exit(1)
+        finally:
+            # One command, one process: give its connections back before it ends.
+            runtime().engine.dispose()
 
     return wrapper
 
@@ -125,7 +128,7 @@ def _tolerant(lookup):
     def document(name):
         try:
             return lookup(name)
-        except Exception:  # noqa: BLE001 - no system tables yet: nothing is installed
+        except Exception:
             return None
 
     return document
@@ -230,9 +233,9 @@ def app_history(app):
         steps = len(stored.plan.get("operations", []))
         when = stored.created_at.strftime("%Y-%m-%d %H:%M:%SZ")
         note = f"  {stored.comment}" if stored.comment else ""
-        click.echo(
-            f"#{stored.seq}\t{stored.version}\t{stored.action}\t{stored.author or '-'}\t{when}\t{steps} steps{note}"
-        )
+        author = stored.author or "-"
+        columns = [f"#{stored.seq}", stored.version, stored.action, author, when, f"{steps} steps"]
+        click.echo("\t".join(columns) + note)
 
 
 @app_group.command("revert")

@@ -143,6 +143,8 @@ def coerce_text(value, spec):
         value = str(value)
     if not isinstance(value, str):
         _fail("must be text")
+    if "\x00" in value:
+        _fail("contains a NUL character, which text cannot hold")
     limit = spec.get("max_length", DEFAULT_TEXT_LENGTH if spec.get("type") != "long_text" else None)
     if limit is not None and len(value) > limit:
         _fail(f"is {len(value)} characters long; at most {limit} are allowed")
@@ -297,7 +299,10 @@ def _parse_datetime(value, spec=None):
         _fail(f"'{value}' is not a date and time")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        _fail(f"'{value}' is outside the years 1 to 9999 in UTC")
 
 
 def coerce_datetime(value, spec):

@@ -103,7 +103,15 @@ def plan_document(engine: Engine, document: dict, *, sql: bool = False) -> Outco
         finally:
             transaction.rollback()
     unchanged = current is not None and current.digest == digest(document)
+    if current is not None and not unchanged and not is_newer(document["version"], current.version):
+        plan.problems.insert(0, _version_problem(current.version))
     return Outcome(document["name"], document["version"], plan, not unchanged, sql=statements)
+
+
+def _version_problem(current: str) -> Problem:
+    return Problem(
+        "/version", f"the document changed, so its version must be higher than {current}"
+    )
 
 
 def apply_document(
@@ -122,10 +130,7 @@ def apply_document(
             if current is not None and current.digest == digest(document):
                 raise _Unchanged
             if current is not None and not is_newer(document["version"], current.version):
-                message = (
-                    f"the document changed, so its version must be higher than {current.version}"
-                )
-                raise PlanRefused([Problem("/version", message)])
+                raise PlanRefused([_version_problem(current.version)])
             if plan.refused:
                 raise PlanRefused(plan.problems)
             _run(conn, plan.operations)

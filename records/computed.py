@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from metamodel import field_types
+from metamodel.errors import Problem
 from metamodel.field_types import ValueProblem
 from metamodel.jsonlogic import RuleError, evaluate, truthy
 from metamodel.model import FieldModel
 
+from .errors import ValidationFailed
 from .rule_data import rule_data
 from .runtime import EntityRuntime
 
@@ -142,6 +144,11 @@ def fit(result: Any, fld: FieldModel) -> Any:
         if number is None or not number.is_finite():
             return None
         scale = 0 if kind == field_types.INTEGER else field_types.decimal_scale(spec)
+        digits = 18 if kind == field_types.INTEGER else field_types.decimal_precision(spec) - scale
+        if abs(number) >= Decimal(10) ** digits:
+            raise ValidationFailed(
+                [Problem(f"/{fld.name}", f"is computed as {number}, too large to store")]
+            )
         rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
         return int(rounded) if kind == field_types.INTEGER else rounded
     if kind == field_types.BOOLEAN:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, false, func, or_, select, true
 
 from metamodel.errors import Problem
-from metamodel.jsonlogic import RuleError
+from metamodel.jsonlogic import RuleError, variables
 from metamodel.model import EntityModel
 
 from . import access
@@ -24,6 +24,7 @@ from .runtime import EntityRuntime
 
 COUNT_CAP = 10_000
 MAX_PER_PAGE = 200
+MAX_PAGE = 10**9
 SORTABLE_SYSTEM = ("id", "created_at", "updated_at", "owner", "version")
 SEARCHABLE = ("text", "long_text", "email", "phone", "url", "select", "autonumber")
 
@@ -66,15 +67,32 @@ def visible(actor: Actor, runtime: EntityRuntime, tables_for, context: dict) -> 
     return query
 
 
-def search_condition(entity: EntityModel, table, text: str):
-    needle = text.strip().lower()
+def check_readable(actor: Actor, entity: EntityModel, query: ListQuery) -> None:
+    """Filtering or sorting by a field one may not read would reveal it: refuse."""
+    hidden = {f.name for f in entity.fields.values() if not access.readable(actor, f)}
+    if not hidden:
+        return
+    used = {name.split(".")[0] for name, _ in variables(query.filter)} if query.filter else set()
+    for path, names in (("/filter", used), ("/sort", _sort_names(query.sort))):
+        for name in sorted(names & hidden):
+            raise ValidationFailed([Problem(path, f"you may not read '{name}'")])
+
+
+def _sort_names(sort: str | None) -> set[str]:
+    return {part.strip().lstrip("-+") for part in (sort or "").split(",") if part.strip()}
+
+
+def search_condition(entity: EntityModel, table, text: str, actor: Actor | None = None):
+    needle = text.replace("\x00", "").strip().lower()
     if not needle:
         return true()
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     columns = [
         table.c[f.name]
         for f in entity.fields.values()
-        if f.has_column and f.value_spec["type"] in SEARCHABLE
+        if f.has_column
+        and f.value_spec["type"] in SEARCHABLE
+        and (actor is None or access.readable(actor, f))
     ]
     if not columns:
         return false()
@@ -113,8 +131,8 @@ def count(conn: Connection, query: Select) -> tuple[int, bool]:
 
 def page_bounds(query: ListQuery) -> tuple[int, int]:
     problems = []
-    if not isinstance(query.page, int) or query.page < 1:
-        problems.append(Problem("/page", "must be a whole number from 1"))
+    if not isinstance(query.page, int) or not 1 <= query.page <= MAX_PAGE:
+        problems.append(Problem("/page", f"must be a whole number from 1 to {MAX_PAGE}"))
     if not isinstance(query.per_page, int) or not 1 <= query.per_page <= MAX_PER_PAGE:
         problems.append(Problem("/per_page", f"must be a whole number from 1 to {MAX_PER_PAGE}"))
     if problems:

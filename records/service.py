@@ -23,6 +23,7 @@ from metamodel.model import EntityModel, FieldModel
 from metamodel.registry import Registry
 from metamodel.sqltypes import UTC
 from metamodel.system_tables import files as files_table
+from metamodel.system_tables import users
 
 from . import access, audit
 from . import files as stored_files
@@ -30,7 +31,16 @@ from .actor import Actor
 from .autonumber import next_value
 from .computed import compute
 from .errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
-from .query import ListQuery, compile_rule, count, order_by, page_bounds, search_condition, visible
+from .query import (
+    ListQuery,
+    check_readable,
+    compile_rule,
+    count,
+    order_by,
+    page_bounds,
+    search_condition,
+    visible,
+)
 from .rule_data import rule_data
 from .runtime import EntityRuntime, attach_schema, build_runtime
 from .serialize import SYSTEM_FIELDS, as_json
@@ -119,6 +129,7 @@ class Records:
         """All or nothing; problems point at ``/items/N/field``."""
         with self.writing() as conn:
             runtime = self.runtime(app, entity, conn)
+            access.require(actor, runtime.entity, "create")
             ids, problems = [], []
             for index, item in enumerate(items):
                 try:
@@ -205,14 +216,19 @@ class Records:
         offset, limit = page_bounds(query)
         with self.reading() as conn:
             runtime = self.runtime(app, entity, conn)
+            if runtime.entity.is_child:
+                raise NotFound(f"rows of {entity} are read with their parent record")
             context = self.context(actor)
+            check_readable(actor, runtime.entity, query)
             selected = visible(actor, runtime, self.tables_for, context)
             if query.filter is not None:
                 selected = selected.where(
                     compile_rule(query.filter, runtime, self.tables_for, context, "/filter")
                 )
             if query.q:
-                selected = selected.where(search_condition(runtime.entity, runtime.table, query.q))
+                selected = selected.where(
+                    search_condition(runtime.entity, runtime.table, query.q, actor)
+                )
             total, estimate = count(conn, selected)
             rows = conn.execute(
                 selected.order_by(*order_by(runtime.entity, runtime.table, query.sort))
@@ -280,7 +296,13 @@ class Records:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id, deleted=None)
             self._require(conn, actor, runtime, "read", record)
-            return audit.events(conn, app, entity, record_id)
+            hidden = {
+                f.name for f in runtime.entity.fields.values() if not access.readable(actor, f)
+            }
+            events = audit.events(conn, app, entity, record_id)
+            for event in events:
+                event["changes"] = {k: v for k, v in event["changes"].items() if k not in hidden}
+            return events
 
     def _require(self, conn, actor: Actor, runtime: EntityRuntime, verb: str, record: dict) -> None:
         """May ``actor`` ``verb`` this record? Row rules read references as the SQL filter does."""
@@ -302,7 +324,11 @@ class Records:
         deleted: bool | None = False,
     ) -> dict:
         table = runtime.table
-        if not isinstance(record_id, int) or isinstance(record_id, bool):
+        if (
+            not isinstance(record_id, int)
+            or isinstance(record_id, bool)
+            or not 0 < record_id < 2**63
+        ):
             raise NotFound(f"there is no {runtime.name} with id {record_id!r}")
         query = select(table).where(table.c.id == record_id)
         if lock and conn.dialect.name == "postgresql":
@@ -442,6 +468,8 @@ class Records:
         problems: list[Problem] = []
         given = {k: v for k, v in data.items() if k not in IGNORED_INPUT}
         owner = given.pop("owner", None)
+        if owner is not None:
+            owner = self._owner(conn, owner, prefix, problems)
         handed_over = owner is not None and owner != (current or {}).get("owner", actor.id)
         if handed_over and not actor.is_admin:
             problems.append(
@@ -513,6 +541,23 @@ class Records:
             raise ValidationFailed(problems)
         return values
 
+    @staticmethod
+    def _user_exists(conn, user_id: int) -> bool:
+        return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
+
+    @staticmethod
+    def _owner(conn, value: Any, prefix: str, problems: list[Problem]) -> int | None:
+        """The owner a caller asks for, if it is an existing user's id."""
+        try:
+            owner = field_types.coerce_id(value, {})
+        except field_types.ValueProblem as problem:
+            problems.append(Problem(f"{prefix}/owner", problem.message))
+            return None
+        if not Records._user_exists(conn, owner):
+            problems.append(Problem(f"{prefix}/owner", f"there is no user with id {owner}"))
+            return None
+        return owner
+
     def _default(self, fld: FieldModel, actor: Actor) -> Any:
         default = fld.doc["default"]
         now = self.clock()
@@ -548,13 +593,8 @@ class Records:
                     problems.append(
                         Problem(f"{prefix}/{name}", f"there is no {target.name} with id {missing}")
                     )
-            elif fld.type_name == "user":
-                from metamodel.system_tables import users
-
-                if conn.execute(select(users.c.id).where(users.c.id == value)).first() is None:
-                    problems.append(
-                        Problem(f"{prefix}/{name}", f"there is no user with id {value}")
-                    )
+            elif fld.type_name == "user" and not self._user_exists(conn, value):
+                problems.append(Problem(f"{prefix}/{name}", f"there is no user with id {value}"))
         return problems
 
     def _unique_problems(self, conn, runtime, merged, record_id, prefix, changed) -> list[Problem]:

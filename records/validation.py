@@ -46,7 +46,7 @@ def wire_schema(fld: FieldModel) -> dict[str, Any]:
             "properties": {
                 "lat": {"type": "number"},
                 "lng": {"type": "number"},
-                "address": {"type": "string"},
+                "address": {"type": ["string", "null"]},
             },
         }
     if kind in ("file", "signature"):
