@@ -463,3 +463,31 @@ def test_row_rules_limit_what_a_role_sees(engine, example_doc, users):
     with pytest.raises(Forbidden):
         service.get(chen, APP, "account", hidden["id"])
     assert service.list(admin, APP, "account")["total"] == 2
+
+
+def test_a_page_costs_the_same_number_of_queries_whatever_its_size(records, users, engine):
+    from sqlalchemy import event
+
+    admin = users["admin"]
+    account = make_account(records, admin)
+    records.create_many(
+        admin,
+        APP,
+        "deal",
+        [
+            {
+                "title": f"d{i}",
+                "account": account["id"],
+                "lines": [{"product": "p"}, {"product": "q"}],
+            }
+            for i in range(40)
+        ],
+    )
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    records.list(admin, APP, "deal", _query(per_page=5))
+    small = len(statements)
+    statements.clear()
+    page = records.list(admin, APP, "deal", _query(per_page=40))
+    assert len(page["items"]) == 40 and all(len(item["lines"]) == 2 for item in page["items"])
+    assert len(statements) == small
