@@ -1,0 +1,41 @@
+"""One engine call: its transaction, who acts, and the moment it happens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table
+
+from metamodel.model import EntityModel
+from records.actor import Actor
+from records.runtime import EntityRuntime
+from records.service import Records
+
+
+@dataclass
+class Call:
+    conn: Connection
+    records: Records
+    actor: Actor
+    now: dt.datetime
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    def runtime(self, app: str, entity: str) -> EntityRuntime:
+        return self.records.runtime(app, entity, self.conn)
+
+    def tables_for(self, entity: EntityModel) -> Table:
+        return self.records.tables_for(entity)
+
+    def context(self) -> dict:
+        """What ``$user``, ``$now`` and ``$today`` mean to a rule in this call."""
+        return {"user": self.actor.context(), "now": self.now, "today": self.now.date()}
+
+    def load(self, runtime: EntityRuntime, record_id: int, *, lock: bool = False) -> dict:
+        return self.records._load(self.conn, runtime, record_id, lock=lock)
+
+    def serialise(self, runtime: EntityRuntime, record: dict) -> dict:
+        return self.records.serialise_many(self.conn, self.actor, runtime, [record])[0]

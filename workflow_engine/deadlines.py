@@ -1,0 +1,123 @@
+"""Deadlines: an overdue step is escalated, once, and the escalation is recorded.
+
+A step with ``due_hours`` gives each task a ``due_at``. :func:`tick` (run it
+from cron or a worker, as often as you like, on as many machines as you like)
+finds open tasks past their ``due_at`` that were not escalated yet, and for
+each approval concerned, in its own transaction: locks the approval, marks the
+tasks escalated with a conditional UPDATE (``escalated_at IS NULL``) — so a
+second tick, here or elsewhere, finds nothing left to do — and gives the step's
+``escalate_to`` users a task that decides the step on its own. Without
+``escalate_to`` the overdue approvers are reminded instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from metamodel.system_tables import approval_tasks, approvals
+from records.actor import SYSTEM
+from records.service import Records
+
+from . import tasks
+from .approvers import resolve, usernames
+from .calls import Call
+from .cases import locked
+
+
+def overdue_approvals(records: Records, now: dt.datetime) -> list[int]:
+    with records.reading() as conn:
+        return list(
+            conn.execute(
+                select(approval_tasks.c.approval_id)
+                .join(approvals, approvals.c.id == approval_tasks.c.approval_id)
+                .where(
+                    approvals.c.status == "open",
+                    approval_tasks.c.status == tasks.OPEN,
+                    approval_tasks.c.kind == tasks.APPROVE,
+                    approval_tasks.c.escalated_at.is_(None),
+                    approval_tasks.c.due_at < now,
+                )
+                .distinct()
+                .order_by(approval_tasks.c.approval_id)
+            ).scalars()
+        )
+
+
+def tick(records: Records, now: dt.datetime | None = None) -> int:
+    """Escalate every overdue task; returns how many this call escalated."""
+    now = now or records.clock()
+    escalated = 0
+    for approval_id in overdue_approvals(records, now):
+        with records.writing() as conn:
+            escalated += escalate(Call(conn, records, SYSTEM, now), approval_id)
+    return escalated
+
+
+def escalate(call: Call, approval_id: int) -> int:
+    case = locked(call, approval_id)
+    if case.row["status"] != "open":
+        return 0
+    late = [
+        t
+        for t in tasks.of_approval(call.conn, case.id, round=case.row["round"])
+        if t["status"] == tasks.OPEN
+        and t["escalated_at"] is None
+        and t["due_at"] is not None
+        and t["due_at"] < call.now
+    ]
+    marked = [t for t in late if _mark(call, t["id"])]
+    if not marked:
+        return 0
+    step = case.step
+    holding = {
+        t["assignee_id"]
+        for t in tasks.of_approval(call.conn, case.id, round=case.row["round"])
+        if t["status"] in tasks.LIVE
+    }
+    targets = [u for u in resolve(call.conn, step.escalate_to, case.subject) if u not in holding]
+    late_names = ", ".join(usernames(call.conn, [t["assignee_id"] for t in marked]).values())
+    opened = [
+        tasks.create(
+            call,
+            case.row,
+            step,
+            user,
+            source="escalated",
+            level=min(t["level"] for t in marked),
+        )["assignee_id"]
+        for user in targets
+    ]
+    if opened:
+        message = (
+            f"the approval of {case.title} ({case.transition.title}, step {step.name}) is "
+            f"overdue with {late_names}; it is escalated to you and you may decide the step"
+        )
+        case.notify(opened, "escalated", message)
+    else:
+        message = f"your approval of {case.title} ({case.transition.title}) is overdue"
+        case.notify([t["assignee_id"] for t in marked], "escalated", message)
+    case.log(
+        "escalate",
+        case.state,
+        step=step.name,
+        tasks=[t["id"] for t in marked],
+        overdue=late_names,
+        to=list(usernames(call.conn, opened).values()),
+    )
+    return len(marked)
+
+
+def _mark(call: Call, task_id: int) -> bool:
+    """Claim the escalation of one task; False when another tick already did."""
+    done = call.conn.execute(
+        update(approval_tasks)
+        .where(
+            approval_tasks.c.id == task_id,
+            approval_tasks.c.status == tasks.OPEN,
+            approval_tasks.c.escalated_at.is_(None),
+        )
+        .values(escalated_at=call.now)
+    )
+    return done.rowcount == 1

@@ -1,0 +1,161 @@
+"""Workflows as plain data: states, transitions and approval steps read from an app document.
+
+A workflow is never an object with behaviour attached to records; it is the
+document's own description, parsed once per call into frozen dataclasses. The
+same parser reads the snapshot an approval keeps (``crm_approvals.definition``),
+so a running approval follows the version it started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from metamodel.errors import NotFound
+from metamodel.model import EntityModel
+from metamodel.text import humanise, localise
+
+OWNER = "$owner"
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    name: str
+    label: Any
+    approvers: dict
+    mode: str
+    min: int | None
+    ratio: float | None
+    when: Any
+    due_hours: float | None
+    escalate_to: dict | None
+    editable_fields: tuple[str, ...]
+    on_no_approver: str
+
+    @property
+    def chain(self) -> bool:
+        """A reporting line of several levels: each level decides in turn (逐级审批)."""
+        return "manager_of" in self.approvers and self.approvers.get("levels", 1) != 1
+
+    @classmethod
+    def from_doc(cls, index: int, doc: dict) -> Step:
+        return cls(
+            index=index,
+            name=doc["name"],
+            label=doc.get("label") or humanise(doc["name"]),
+            approvers=doc["approvers"],
+            mode=doc.get("mode", "any"),
+            min=doc.get("min"),
+            ratio=doc.get("ratio"),
+            when=doc.get("when"),
+            due_hours=doc.get("due_hours"),
+            escalate_to=doc.get("escalate_to"),
+            editable_fields=tuple(doc.get("editable_fields", ())),
+            on_no_approver=doc.get("on_no_approver", "admin"),
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    label: Any
+    sources: tuple[str, ...]
+    to: str
+    roles: tuple[str, ...]
+    when: Any
+    set: dict
+    steps: tuple[Step, ...]
+    cc: dict | None
+    pending_state: str | None
+    reject_to: str | None
+    notify: tuple[Any, ...]
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.steps)
+
+    @property
+    def title(self) -> str:
+        return localise(self.label)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Transition:
+        sources = doc["from"]
+        approval = doc.get("approval") or {}
+        return cls(
+            name=doc["name"],
+            label=doc.get("label") or humanise(doc["name"]),
+            sources=(sources,) if isinstance(sources, str) else tuple(sources),
+            to=doc["to"],
+            roles=tuple(doc.get("roles", ())),
+            when=doc.get("when"),
+            set=dict(doc.get("set", {})),
+            steps=tuple(Step.from_doc(i, s) for i, s in enumerate(approval.get("steps", ()))),
+            cc=approval.get("cc"),
+            pending_state=doc.get("pending_state"),
+            reject_to=doc.get("reject_to"),
+            notify=tuple(doc.get("notify", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    entity: str
+    state_field: str
+    states: dict[str, dict]
+    initial: str
+    transitions: dict[str, Transition]
+    doc: dict
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Workflow:
+        states = {s["name"]: s for s in doc["states"]}
+        initial = next(s["name"] for s in doc["states"] if s.get("initial"))
+        return cls(
+            name=doc["name"],
+            entity=doc["entity"],
+            state_field=doc["state_field"],
+            states=states,
+            initial=initial,
+            transitions={t["name"]: Transition.from_doc(t) for t in doc.get("transitions", ())},
+            doc=doc,
+        )
+
+    def state_of(self, record: dict) -> str:
+        """The record's state; a record written before the workflow existed is in the initial."""
+        return record.get(self.state_field) or self.initial
+
+    def editable(self, state: str) -> bool:
+        return self.states.get(state, {}).get("editable", True) is not False
+
+    def state_label(self, state: str | None) -> str:
+        if state is None:
+            return ""
+        return localise(self.states.get(state, {}).get("label")) or state
+
+
+def workflows_of(entity: EntityModel) -> list[Workflow]:
+    """The workflows of ``entity`` in the app version ``entity`` belongs to."""
+    return [
+        Workflow.from_doc(doc)
+        for doc in entity.app.list_of("workflows")
+        if doc.get("entity") == entity.name
+    ]
+
+
+def find_transition(entity: EntityModel, name: str) -> tuple[Workflow, Transition]:
+    """The transition ``name`` (or ``workflow.name`` where two workflows share a name)."""
+    workflow_name, _, transition_name = name.rpartition(".")
+    found = [
+        (workflow, workflow.transitions[transition_name])
+        for workflow in workflows_of(entity)
+        if transition_name in workflow.transitions and workflow_name in ("", workflow.name)
+    ]
+    if not found:
+        raise NotFound(f"{entity.name} has no transition '{name}'")
+    if len(found) > 1:
+        names = ", ".join(f"{w.name}.{t.name}" for w, t in found)
+        raise NotFound(f"'{name}' names several transitions of {entity.name}: use one of {names}")
+    return found[0]

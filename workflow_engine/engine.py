@@ -1,0 +1,238 @@
+"""The workflow engine's front door: one method per thing a user (or a clock) does.
+
+Each method is one transaction of the record service (``Records.writing``), so
+a transition, its approval, tasks, history and notifications commit together or
+not at all. Errors are the record service's: ``Forbidden`` (403) when the actor
+may not, ``RecordConflict`` (409) when the record's state forbids it,
+``ValidationFailed`` (422) when the input or a guard's condition does not fit,
+``NotFound`` (404) — each with a message that names the failed check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from records import access
+from records.actor import Actor
+from records.errors import Forbidden, RecordConflict, StaleVersion
+from records.runtime import EntityRuntime
+from records.service import Records
+
+from . import (
+    actions,
+    approvals,
+    cases,
+    deadlines,
+    delegations,
+    history,
+    inbox,
+    notifications,
+    tasks,
+)
+from .approvers import Subject, notified
+from .calls import Call
+from .definitions import find_transition, workflows_of
+from .locks import guard
+from .machine import assigned_values, move, refusals
+from .views import approval_view, record_title
+
+
+class Workflows:
+    def __init__(self, records: Records):
+        self.records = records
+        if guard not in records.guards:
+            records.guards.append(guard)
+
+    @contextmanager
+    def _writing(self, actor: Actor) -> Iterator[Call]:
+        with self.records.writing() as conn:
+            yield Call(conn, self.records, actor, self.records.clock())
+
+    @contextmanager
+    def _reading(self, actor: Actor) -> Iterator[Call]:
+        with self.records.reading() as conn:
+            yield Call(conn, self.records, actor, self.records.clock())
+
+    # --- transitions -----------------------------------------------------------------
+
+    def available(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
+        """The transitions ``actor`` may fire on the record now."""
+        with self._reading(actor) as call:
+            runtime = call.runtime(app, entity)
+            record = call.load(runtime, record_id)
+            access.require(actor, runtime.entity, "read", record, call.context())
+            waiting = self._waiting(call, runtime, record_id)
+            return [
+                {
+                    "name": transition.name,
+                    "workflow": workflow.name,
+                    "label": transition.label,
+                    "to": transition.to,
+                    "approval": transition.needs_approval,
+                }
+                for workflow in workflows_of(runtime.entity)
+                for transition in workflow.transitions.values()
+                if next(refusals(call, runtime, workflow, transition, record, waiting), None)
+                is None
+            ]
+
+    def fire(
+        self,
+        actor: Actor,
+        app: str,
+        entity: str,
+        record_id: int,
+        transition: str,
+        comment: str | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> dict:
+        """Fire ``transition``: move the record, or open the approval it needs.
+
+        The record's row is locked first; ``expected_version`` (the version the user
+        saw) refuses with StaleVersion when someone changed the record meanwhile.
+        Returns ``{"record", "state", "approval"}`` (``approval`` None unless one opened).
+        """
+        with self._writing(actor) as call:
+            runtime = call.runtime(app, entity)
+            record = call.load(runtime, record_id, lock=True)
+            access.require(actor, runtime.entity, "read", record, call.context())
+            if expected_version is not None and record["version"] != expected_version:
+                raise StaleVersion(record["version"], call.serialise(runtime, record))
+            workflow, chosen = find_transition(runtime.entity, transition)
+            waiting = self._waiting(call, runtime, record_id)
+            refusal = next(refusals(call, runtime, workflow, chosen, record, waiting), None)
+            if refusal is not None:
+                raise refusal.error()
+            before = workflow.state_of(record)
+            if chosen.needs_approval:
+                case = approvals.start(call, runtime, workflow, chosen, record, comment)
+                if case is not None:
+                    return {
+                        "record": call.serialise(runtime, case.record),
+                        "state": case.state,
+                        "approval": approval_view(call.conn, case.row, actor),
+                    }
+            values = assigned_values(runtime, chosen, call)
+            move(call, runtime, workflow, record_id, chosen.to, values=values, comment=comment)
+            moved = call.load(runtime, record_id)
+            history.record(
+                call,
+                app=app,
+                entity=entity,
+                record_id=record_id,
+                action="transition",
+                state=(before, chosen.to),
+                details={
+                    "workflow": workflow.name,
+                    "transition": chosen.name,
+                    "approval": "no step needed an approver" if chosen.needs_approval else None,
+                },
+                comment=comment,
+            )
+            self._tell_watchers(call, runtime, moved, chosen)
+            return {"record": call.serialise(runtime, moved), "state": chosen.to, "approval": None}
+
+    # --- approvals -------------------------------------------------------------------
+
+    def approval(self, actor: Actor, app: str, entity: str, record_id: int) -> dict | None:
+        """The record's open approval: steps, tasks and who acted; None when there is none."""
+        with self._reading(actor) as call:
+            runtime = call.runtime(app, entity)
+            record = call.load(runtime, record_id)
+            row = cases.open_for(call, app, entity, record_id)
+            if not access.may(actor, runtime.entity, "read", record, call.context()) and not (
+                row and any(t["assignee_id"] == actor.id for t in self._tasks(call, row))
+            ):
+                raise Forbidden(f"you may not read {entity} {record_id}")
+            return approval_view(call.conn, row, actor) if row else None
+
+    def act(self, actor: Actor, task_id: int, action: str, payload: dict | None = None) -> dict:
+        """An approver's action on a task (see ``actions``); returns the approval and record."""
+        with self._writing(actor) as call:
+            case = actions.act(call, task_id, action, payload)
+            return self._outcome(call, case)
+
+    def withdraw(self, actor: Actor, app: str, entity: str, record_id: int) -> dict:
+        """The submitter takes the approval back (撤回) while nobody has approved yet."""
+        with self._writing(actor) as call:
+            runtime = call.runtime(app, entity)
+            call.load(runtime, record_id)
+            row = cases.open_for(call, app, entity, record_id)
+            if row is None:
+                raise RecordConflict(f"{entity} {record_id} has no open approval to withdraw")
+            return self._outcome(call, actions.withdraw(call, row["id"]))
+
+    def inbox(self, actor: Actor, box: str, limit: int = 100) -> list[dict]:
+        """``waiting`` (my open tasks), ``submitted``, ``cc`` or ``done`` (tasks I decided)."""
+        with self._reading(actor) as call:
+            return inbox.listed(call.conn, actor, box, limit)
+
+    def counts(self, actor: Actor) -> dict[str, int]:
+        with self._reading(actor) as call:
+            return inbox.counts(call.conn, actor)
+
+    def tick(self, now: dt.datetime | None = None) -> int:
+        """Escalate overdue tasks; safe to run repeatedly and concurrently."""
+        return deadlines.tick(self.records, now)
+
+    # --- delegation and notifications ----------------------------------------------
+
+    def delegate(self, actor: Actor, to: str, starts_at: dt.datetime, ends_at: dt.datetime) -> dict:
+        with self._writing(actor) as call:
+            return delegations.create(call.conn, actor.id, to, starts_at, ends_at, call.now)
+
+    def delegations(self, actor: Actor) -> list[dict]:
+        with self._reading(actor) as call:
+            return delegations.listed(call.conn, actor.id)
+
+    def end_delegation(self, actor: Actor, delegation_id: int) -> None:
+        with self._writing(actor) as call:
+            delegations.end(call.conn, actor.id, delegation_id, call.now, actor.is_admin)
+
+    def notifications(self, actor: Actor, *, unread_only: bool = False, limit: int = 50):
+        with self._reading(actor) as call:
+            return notifications.listed(call.conn, actor.id, unread_only=unread_only, limit=limit)
+
+    def mark_read(self, actor: Actor, ids: Iterable[int] | None = None) -> int:
+        with self._writing(actor) as call:
+            return notifications.mark_read(call, ids)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _waiting(call: Call, runtime: EntityRuntime, record_id: int) -> str | None:
+        row = cases.open_for(call, runtime.app_name, runtime.name, record_id)
+        return cases.waiting_label(row) if row else None
+
+    @staticmethod
+    def _tasks(call: Call, row: dict) -> list[dict]:
+        return tasks.of_approval(call.conn, row["id"], kind=None)
+
+    @staticmethod
+    def _outcome(call: Call, case: cases.Case) -> dict:
+        return {
+            "record": call.serialise(case.runtime, case.record),
+            "state": case.state,
+            "approval": approval_view(call.conn, case.row, call.actor),
+        }
+
+    @staticmethod
+    def _tell_watchers(call: Call, runtime: EntityRuntime, record: dict, transition) -> None:
+        if not transition.notify:
+            return
+        subject = Subject(runtime.entity, record, call.actor.id, call.tables_for)
+        users: list[int] = []
+        for party in transition.notify:
+            users += notified(call.conn, party, subject)
+        notifications.send(
+            call,
+            users,
+            "transition",
+            f"{call.actor.username} moved {record_title(runtime, record)}: {transition.title}",
+            app=runtime.app_name,
+            entity=runtime.name,
+            record_id=record["id"],
+        )

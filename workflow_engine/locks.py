@@ -1,0 +1,84 @@
+"""The edit lock: records under approval, or in a state that is not editable, stay as they are.
+
+:func:`guard` is registered in ``Records.guards``, so every edit and delete of
+the record service passes it; the engine's own moves go through
+``system_update``, which is not guarded. While an approval is open only the
+approvers of its current step may change, and only the step's
+``editable_fields``; nobody deletes the record. Otherwise a record whose state
+says ``editable: false`` is not edited or deleted at all.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from metamodel.system_tables import approval_tasks, approvals
+from metamodel.text import localise
+from records.actor import Actor
+from records.errors import RecordConflict
+from records.runtime import EntityRuntime
+
+from .definitions import Workflow, workflows_of
+
+
+def guard(
+    conn: Connection,
+    actor: Actor,
+    runtime: EntityRuntime,
+    current: dict,
+    changed: set[str] | None,
+) -> None:
+    """Refuse (RecordConflict) an edit of ``changed`` fields, or a delete (None)."""
+    workflows = workflows_of(runtime.entity)
+    if not workflows:
+        return
+    name = f"this {localise(runtime.entity.label).lower()}"
+    approval = conn.execute(
+        select(approvals).where(
+            approvals.c.app == runtime.app_name,
+            approvals.c.entity == runtime.name,
+            approvals.c.record_id == current["id"],
+            approvals.c.status == "open",
+        )
+    ).first()
+    if approval is not None:
+        _under_approval(conn, actor, runtime, approval, changed, name)
+        return
+    for workflow in workflows:
+        state = workflow.state_of(current)
+        if not workflow.editable(state):
+            verb = "deleted" if changed is None else "changed"
+            raise RecordConflict(
+                f"{name} is {workflow.state_label(state)}, and records in that state can't be "
+                f"{verb}"
+            )
+
+
+def _under_approval(conn, actor, runtime, approval, changed, name) -> None:
+    transition = Workflow.from_doc(approval.definition).transitions[approval.transition]
+    step = transition.steps[approval.step_index]
+    waiting = f"{name} is waiting for approval (step {step.name})"
+    if changed is None:
+        raise RecordConflict(f"{waiting}; it can't be deleted until the approval is decided")
+    fields = runtime.entity.fields
+    edited = {n for n in changed if not (n in fields and fields[n].computed)}
+    deciders = set(
+        conn.execute(
+            select(approval_tasks.c.assignee_id).where(
+                approval_tasks.c.approval_id == approval.id,
+                approval_tasks.c.round == approval.round,
+                approval_tasks.c.kind == "approve",
+                approval_tasks.c.status == "open",
+            )
+        ).scalars()
+    )
+    allowed = set(step.editable_fields)
+    if actor.id in deciders and edited <= allowed:
+        return
+    if not allowed:
+        raise RecordConflict(f"{waiting}; it can't be changed until the approval is decided")
+    listed = ", ".join(sorted(allowed))
+    if actor.id in deciders:
+        outside = ", ".join(sorted(edited - allowed))
+        raise RecordConflict(f"{waiting}; its approvers may change only {listed}, not {outside}")
+    raise RecordConflict(f"{waiting}; only its approvers may change {listed}")

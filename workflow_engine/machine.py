@@ -1,0 +1,164 @@
+"""Transitions: may this one fire now, and if not, why not.
+
+The checks run in a fixed order and each failed check names itself:
+
+1. ``state``: the record is in one of the transition's ``from`` states (a record
+   without a state is in the initial one);
+2. ``role``: the actor holds one of its ``roles`` (``$owner``: owns the record);
+   a transition without roles is for whoever may update the record; admin may
+   fire anything;
+3. ``when``: its guard holds for the record;
+4. ``approval``: no approval is open on the record — while one is, the record
+   moves only through that approval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from metamodel.errors import CrmError, Problem
+from metamodel.jsonlogic import RuleError, variables
+from metamodel.sqltypes import UTC
+from records import access
+from records.errors import Forbidden, RecordConflict, ValidationFailed
+from records.runtime import EntityRuntime
+
+from .calls import Call
+from .definitions import OWNER, Transition, Workflow
+from .paths import holds
+
+
+@dataclass(frozen=True)
+class Refusal:
+    check: str
+    message: str
+    path: str = ""
+
+    def error(self) -> CrmError:
+        if self.check == "role":
+            return Forbidden(self.message)
+        if self.check == "when":
+            return ValidationFailed([Problem(self.path, self.message)])
+        return RecordConflict(self.message)
+
+
+def refusals(
+    call: Call,
+    runtime: EntityRuntime,
+    workflow: Workflow,
+    transition: Transition,
+    record: dict,
+    waiting: str | None,
+) -> Iterator[Refusal]:
+    """Why ``transition`` can't fire on ``record`` now, first reason first.
+
+    ``waiting`` describes the open approval of the record, if there is one.
+    """
+    label = f"{runtime.name} {record['id']}"
+    state = workflow.state_of(record)
+    if state not in transition.sources:
+        sources = ", ".join(workflow.state_label(s) for s in transition.sources)
+        yield Refusal(
+            "state",
+            f"{label} is {workflow.state_label(state)}; '{transition.title}' only applies "
+            f"to records that are {sources}",
+        )
+    if not may_fire(call, runtime, transition, record):
+        yield Refusal("role", f"only {who(transition)} may '{transition.title}' {label}")
+    reason = guard_refusal(call, runtime, transition, record)
+    if reason is not None:
+        yield reason
+    if waiting is not None:
+        yield Refusal(
+            "approval",
+            f"{label} is waiting for approval ({waiting}); it moves on when the approval "
+            "is decided or withdrawn",
+        )
+
+
+def may_fire(call: Call, runtime: EntityRuntime, transition: Transition, record: dict) -> bool:
+    actor = call.actor
+    if actor.is_admin:
+        return True
+    if not transition.roles:
+        return access.may(actor, runtime.entity, "update", record, call.context())
+    if OWNER in transition.roles and record.get("owner") == actor.id:
+        return True
+    return bool(actor.roles & set(transition.roles))
+
+
+def who(transition: Transition) -> str:
+    if not transition.roles:
+        return "users who may edit the record"
+    parts = ["the record's owner" if r == OWNER else f"role {r}" for r in transition.roles]
+    return " or ".join(parts)
+
+
+def guard_refusal(
+    call: Call, runtime: EntityRuntime, transition: Transition, record: dict
+) -> Refusal | None:
+    if transition.when is None:
+        return None
+    read = sorted({name for name, _ in variables(transition.when) if name and name[0] != "$"})
+    path = f"/{read[0].split('.')[0]}" if read else ""
+    try:
+        ok = holds(
+            call.conn, call.tables_for, runtime.entity, record, transition.when, call.context()
+        )
+    except RuleError as error:
+        return Refusal("when", f"the condition of '{transition.title}' fails: {error}", path)
+    if ok:
+        return None
+    reading = f" (it reads {', '.join(read)})" if read else ""
+    return Refusal(
+        "when",
+        f"the condition of '{transition.title}' does not hold for {runtime.name} "
+        f"{record['id']}{reading}",
+        path,
+    )
+
+
+def assigned_values(runtime: EntityRuntime, transition: Transition, call: Call) -> dict:
+    """The transition's ``set``: literals, ``$now``/``$today`` and ``$user`` (who completes it)."""
+    values: dict[str, Any] = {}
+    for name, value in transition.set.items():
+        fld = runtime.entity.fields.get(name)
+        if fld is None or not fld.has_column:
+            continue
+        kind = fld.value_spec["type"]
+        if value == "$user":
+            values[name] = call.actor.id
+        elif value in ("$now", "$today"):
+            if kind == "date":
+                values[name] = call.now.date()
+            elif value == "$now":
+                values[name] = call.now
+            else:
+                values[name] = dt.datetime.combine(call.now.date(), dt.time(0), UTC)
+        else:
+            values[name] = value
+    return values
+
+
+def move(
+    call: Call,
+    runtime: EntityRuntime,
+    workflow: Workflow,
+    record_id: int,
+    state: str,
+    *,
+    values: dict | None = None,
+    comment: str | None = None,
+) -> dict:
+    """Put the record in ``state`` (plus ``values``) through the record service."""
+    return call.records.system_update(
+        call.conn,
+        call.actor,
+        runtime,
+        record_id,
+        {workflow.state_field: state, **(values or {})},
+        comment=comment,
+    )

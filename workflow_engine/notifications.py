@@ -1,0 +1,75 @@
+"""Notifications: what a user should look at, kept until they read it.
+
+Kinds: ``assigned`` (a task is yours), ``cc`` (for your information),
+``approved``, ``rejected``, ``sent_back``, ``withdrawn``, ``escalated``,
+``comment`` and ``transition`` (a record moved and you asked to know). Nobody is
+told about their own action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from metamodel.system_tables import notifications
+from records.serialize import json_value
+
+from .calls import Call
+
+
+def send(
+    call: Call,
+    user_ids: Iterable[int | None],
+    kind: str,
+    message: str,
+    *,
+    app: str,
+    entity: str,
+    record_id: int,
+    approval_id: int | None = None,
+) -> None:
+    recipients = [u for u in dict.fromkeys(user_ids) if u is not None and u != call.actor.id]
+    if not recipients:
+        return
+    call.conn.execute(
+        insert(notifications),
+        [
+            {
+                "user_id": user,
+                "kind": kind,
+                "app": app,
+                "entity": entity,
+                "record_id": record_id,
+                "approval_id": approval_id,
+                "message": message,
+                "created_at": call.now,
+            }
+            for user in recipients
+        ],
+    )
+
+
+def listed(conn: Connection, user_id: int, *, unread_only: bool, limit: int) -> list[dict]:
+    query = select(notifications).where(notifications.c.user_id == user_id)
+    if unread_only:
+        query = query.where(notifications.c.read_at.is_(None))
+    rows = conn.execute(query.order_by(notifications.c.id.desc()).limit(limit))
+    return [json_value(dict(row._mapping)) for row in rows]
+
+
+def unread(conn: Connection, user_id: int) -> int:
+    return conn.execute(
+        select(func.count())
+        .select_from(notifications)
+        .where(notifications.c.user_id == user_id, notifications.c.read_at.is_(None))
+    ).scalar_one()
+
+
+def mark_read(call: Call, ids: Iterable[int] | None) -> int:
+    query = update(notifications).where(
+        notifications.c.user_id == call.actor.id, notifications.c.read_at.is_(None)
+    )
+    if ids is not None:
+        query = query.where(notifications.c.id.in_(list(ids)))
+    return call.conn.execute(query.values(read_at=call.now)).rowcount
