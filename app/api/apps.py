@@ -6,7 +6,6 @@ from flask import Blueprint, jsonify
 
 from metamodel import publish
 from metamodel.errors import InvalidDocument, Problem
-from metamodel.versions import is_newer
 from records.errors import Forbidden
 
 from ..runtime import runtime
@@ -49,8 +48,7 @@ def publish_app():
     if dry_run:
         outcome = publish.plan_document(engine, document)
         plan = outcome.plan.as_json()
-        plan["problems"] += [p.as_dict() for p in _version_problems(document, outcome)]
-        plan.update(changed=outcome.changed, refused=bool(plan["problems"]))
+        plan.update(changed=outcome.changed, refused=outcome.plan.refused)
         return jsonify({"plan": plan})
     outcome = publish.apply_document(engine, document, author=actor.username)
     response = jsonify(
@@ -58,19 +56,3 @@ def publish_app():
     )
     response.status_code = 201 if outcome.changed else 200
     return response
-
-
-def _version_problems(document: dict, outcome: publish.Outcome) -> list[Problem]:
-    """The version rule ``apply_document`` enforces, so that a dry run predicts the apply."""
-    registry = runtime().registry
-    if not outcome.changed or outcome.app not in registry.app_names():
-        return []
-    current = registry.app(outcome.app).stored.version
-    if is_newer(document["version"], current):
-        return []
-    return [
-        Problem(
-            "/version",
-            f"the document changed, so its version must be higher than {current}",
-        )
-    ]
