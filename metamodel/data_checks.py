@@ -6,10 +6,11 @@ a user can go and fix them. Examples are capped; counts are exact.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, func, select
+from sqlalchemy import Column, Connection, Table, func, select, true
 
 from .field_types import ValueProblem
 
@@ -52,13 +53,13 @@ def duplicate_values(conn: Connection, table: Table, column: Column) -> list[tup
     return [(value, example_ids(conn, table, live & (column == value))) for value in values]
 
 
-def _scan(conn: Connection, table: Table, column: Column):
+def _scan(conn: Connection, table: Table, column: Column, live_only: bool = False):
     """Every (id, value) with a value, in id order, a batch at a time."""
     last = None
     while True:
         query = (
             select(table.c.id, column)
-            .where(column.is_not(None))
+            .where(column.is_not(None), table.c.deleted_at.is_(None) if live_only else true())
             .order_by(table.c.id)
             .limit(SCAN_BATCH)
         )
@@ -104,3 +105,32 @@ def misfit_count(
 def value_count(conn: Connection, column: Column) -> int:
     """How many records hold a value in ``column``."""
     return conn.execute(select(func.count()).where(column.is_not(None))).scalar_one()
+
+
+def converted_duplicates(
+    conn: Connection, table: Table, column: Column, convert: Callable[[Any], Any]
+) -> list[tuple[Any, list[int]]]:
+    """Values that live records would share once converted ("7" and "007" both become 7)."""
+    holders: dict[str, tuple[Any, list[int]]] = {}
+    for row_id, value in _scan(conn, table, column, live_only=True):
+        try:
+            converted = convert(value)
+        except ValueProblem:
+            continue
+        if converted is not None:
+            key = json.dumps(converted, sort_keys=True, default=str)
+            holders.setdefault(key, (converted, []))[1].append(row_id)
+    shared = [(value, ids[:EXAMPLES]) for value, ids in holders.values() if len(ids) > 1]
+    return shared[:EXAMPLES]
+
+
+def converted_empty(conn: Connection, table: Table, column: Column, convert) -> list[int]:
+    """Records whose value converts to no value at all (an empty list becoming a select)."""
+    empty = []
+    for row_id, value in _scan(conn, table, column):
+        try:
+            if convert(value) is None:
+                empty.append(row_id)
+        except ValueProblem:
+            continue
+    return empty

@@ -24,6 +24,8 @@ from .conversions import can_convert, converter, to_plain
 from .data_checks import (
     EXAMPLES,
     conversion_failures,
+    converted_duplicates,
+    converted_empty,
     duplicate_values,
     misfit_count,
     missing_values,
@@ -127,6 +129,8 @@ class _Planner:
         # Tables rebuilt by batch mode, columns retyped: their indexes are recreated.
         self.touched_tables: set[str] = set()
         self.touched_columns: set[tuple[str, str]] = set()
+        # Old entity name -> new name, so a reference to a renamed entity is not a retarget.
+        self.renamed_entities: dict[str, str] = {}
 
     def refuse(self, path: str, message: str) -> None:
         self.plan.problems.append(Problem(path, message))
@@ -167,6 +171,7 @@ class _Planner:
                 pairs.append(_EntityPair(entity, None, None, "new"))
                 continue
             claimed.add(source)
+            self.renamed_entities[source] = entity.name
             pairs.append(_EntityPair(entity, old, self.before.table(source), how))
             if source != entity.name and source in self.archive.fields:
                 self.archive.fields[entity.name] = self.archive.fields.pop(source)
@@ -176,7 +181,13 @@ class _Planner:
         return pairs
 
     def _archive_entity(self, entity: EntityModel) -> None:
-        rows = row_count(self.conn, self.before.table(entity.name))
+        table = self.before.table(entity.name)
+        rows = row_count(self.conn, table)
+        # Archived columns are nullable (tables.py): a restored entity may leave some out.
+        for column in table.columns:
+            if column.info.get("field") and not column.nullable:
+                what = f"'{entity.name}.{column.name}' (archived)"
+                self._set_nullable(entity, column.name, True, column.type, what)
         doc = dict(entity.doc)
         synthetic = [f.doc for f in entity.fields.values() if f.synthetic]
         if synthetic:
@@ -300,6 +311,13 @@ class _Planner:
                     "optional",
                 )
                 return
+            if fld.unique and rows > 1:
+                self.refuse(
+                    fld.pointer + "/unique",
+                    f"the {rows} existing {entity.name} records would all get the default "
+                    f"{default!r}, but '{fld.name}' must be unique; add it optional first",
+                )
+                return
             fill_table = Table(entity.table_name, MetaData(), column._copy())
             value = _default_value(default, fld)
             self.column_ops.append(ops.Backfill(fill_table, fld.name, value, what))
@@ -316,11 +334,14 @@ class _Planner:
                 "the data is stored differently; add a new field instead",
             )
             return
+        old_target = self.renamed_entities.get(old.doc.get("target"), old.doc.get("target"))
+        if old_target != new.doc.get("target") and old.type_name == new.type_name:
+            # Existing ids name records of the old target: they mean nothing in the new one.
+            message = f"'{new.name}' cannot change its target; add a new field instead"
+            self.refuse(new.pointer + "/target", message)
+            return
         if not new.has_column:
-            if old.doc.get("target") != new.doc.get("target"):
-                message = f"'{new.name}' cannot change its target; add a new field instead"
-                self.refuse(new.pointer + "/target", message)
-            elif new.type_name == "multi_reference":
+            if new.type_name == "multi_reference":
                 self._rename_links(pair, old, new)
             return
         if old.name != new.name:
@@ -334,16 +355,19 @@ class _Planner:
             return
         was_required = not column.nullable
         if new.required and (converted or not was_required):
-            self._require(pair, new, column, what)
+            self._require(pair, new, column, what, converter(old, new) if converted else None)
         elif was_required and not new.required:
             self._set_nullable(entity, new.name, True, new.column_type(), what)
         if new.unique and not old.unique:
             self._check_unique(pair, new, column)
 
-    def _require(self, pair: _EntityPair, new: FieldModel, column: Column, what: str) -> None:
+    def _require(self, pair: _EntityPair, new: FieldModel, column: Column, what: str, convert=None):
         missing = missing_values(self.conn, pair.old_table, column)
-        if missing:
-            count, ids = missing
+        emptied = converted_empty(self.conn, pair.old_table, column, convert) if convert else []
+        if missing or emptied:
+            count, ids = missing or (0, [])
+            count += len(emptied)
+            ids = sorted(ids + emptied)[:EXAMPLES]
             self.refuse(
                 new.pointer + "/required",
                 f"'{new.name}' cannot become required: {count} records have no value "
@@ -390,10 +414,15 @@ class _Planner:
                 f"convert to {new.value_spec['type']}: {listed}",
             )
             return False
-        if not column_changed:
-            what = f"check field '{entity.name}.{new.name}': all {rows} values are valid"
-            self.column_ops.append(ops.Note(f"{what} {new.type_name}"))
-            return None
+        if new.unique:
+            collisions = converted_duplicates(self.conn, table, column, convert)
+            if collisions:
+                shared = "; ".join(
+                    f"records {', '.join(map(str, ids))} would all hold {to_plain(value)!r}"
+                    for value, ids in collisions
+                )
+                self.refuse(new.pointer + "/unique", f"'{new.name}' must stay unique: {shared}")
+                return False
         target = self.fresh.table(entity.name).c[new.name]
         source = Table(
             entity.table_name, MetaData(), table.c.id._copy(), _renamed(column, new.name)
@@ -502,7 +531,7 @@ def _value_rules(fld: FieldModel) -> dict[str, Any]:
 
 
 def _default_value(default, fld: FieldModel):
-    if default in DEFAULT_TOKENS:
+    if isinstance(default, str) and default in DEFAULT_TOKENS:
         now = dt.datetime.now(UTC)
         return now.date() if fld.value_spec["type"] == "date" else now
     try:

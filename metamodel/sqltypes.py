@@ -77,4 +77,5 @@ class UtcDateTime(TypeDecorator):
 
 
 def json_type():
-    return JSON().with_variant(JSONB(), "postgresql")
+    # None is "no value" (SQL NULL), not the JSON literal null: required checks see it.
+    return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")

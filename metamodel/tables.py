@@ -108,7 +108,11 @@ class SchemaBuilder:
             archived = AppModel.from_document(
                 {**self.app.doc, "entities": [entity_doc], "workflows": []}
             )
-            self._entity_table(archived.entities[name], archived_fields={}, archived=True)
+            self._entity_table(
+                archived.entities[name],
+                archived_fields=self.archive.fields.get(name, {}),
+                archived=True,
+            )
         if self.foreign_keys:
             for table, column, target, target_name, on_delete in self._pending_keys:
                 self._foreign_key(table, column, self._referenced(target, target_name), on_delete)
@@ -188,7 +192,7 @@ class SchemaBuilder:
             self._index(table, [fld.name])
         if fld.type_name == "user":
             self._pending_keys.append((table, fld.name, None, "crm_users", "set_null"))
-        elif fld.storage == "reference":
+        elif fld.type_name == "reference":  # a lookup of a reference copies a value, no key
             on_delete = fld.doc.get("on_delete", "restrict")
             self._pending_keys.append((table, fld.name, fld.target, fld.doc["target"], on_delete))
 

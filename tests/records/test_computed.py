@@ -57,3 +57,22 @@ def test_a_formula_reading_through_a_reference_follows_its_changes(service, user
     assert visit["badge"] == "T-A"
     service.update(admin, "shop", "account", account["id"], {"tier": "B"})
     assert service.get(admin, "shop", "visit", visit["id"])["badge"] == "T-B"
+
+
+def test_a_lookup_of_a_reference_builds_and_copies_the_id(engine, users):
+    doc = document(
+        entity("region", field("title")),
+        entity("account", field("title"), field("region", "reference", target="region")),
+        entity(
+            "visit",
+            field("account", "reference", target="account"),
+            field("region", "lookup", via="account", field="region"),
+        ),
+    )
+    publish.apply_document(engine, doc)
+    service = Records(engine)
+    admin = users["admin"]
+    region = service.create(admin, "shop", "region", {"title": "华东"})
+    account = service.create(admin, "shop", "account", {"title": "A", "region": region["id"]})
+    visit = service.create(admin, "shop", "visit", {"account": account["id"]})
+    assert visit["region"] == region["id"]
