@@ -26,5 +26,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
+# Benchmarks (not part of the suite): each prints ratios measured in one run.
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.migrations
+	$(VENV)/bin/python -m bench.records_crud
+	$(VENV)/bin/python -m bench.records_import
