@@ -134,3 +134,9 @@ def converted_empty(conn: Connection, table: Table, column: Column, convert) -> 
         except ValueProblem:
             continue
     return empty
+
+
+def live_row_count(conn: Connection, table: Table) -> int:
+    """Records outside the recycle bin (what a partial unique index covers)."""
+    query = select(func.count()).select_from(table).where(table.c.deleted_at.is_(None))
+    return conn.execute(query).scalar_one()

@@ -27,6 +27,7 @@ from .data_checks import (
     converted_duplicates,
     converted_empty,
     duplicate_values,
+    live_row_count,
     misfit_count,
     missing_values,
     row_count,
@@ -178,7 +179,24 @@ class _Planner:
         for name, entity in self.old.entities.items():
             if name not in claimed:
                 self._archive_entity(entity)
+        self._follow_renames_in_archive()
         return pairs
+
+    def _follow_renames_in_archive(self) -> None:
+        """Archived references keep pointing at their target under its new name.
+
+        The old and the new archive share these documents, so a field restored in
+        this same plan is compared with its target as it is called now.
+        """
+        renamed = {old: new for old, new in self.renamed_entities.items() if old != new}
+        if not renamed:
+            return
+        archived_fields = [f for fields in self.archive.fields.values() for f in fields.values()]
+        for entity_doc in self.archive.entities.values():
+            archived_fields += entity_doc.get("fields", [])
+        for doc in archived_fields:
+            if doc.get("target") in renamed:
+                doc["target"] = renamed[doc["target"]]
 
     def _archive_entity(self, entity: EntityModel) -> None:
         table = self.before.table(entity.name)
@@ -311,10 +329,11 @@ class _Planner:
                     "optional",
                 )
                 return
-            if fld.unique and rows > 1:
+            live = live_row_count(self.conn, pair.old_table) if fld.unique else 0
+            if live > 1:
                 self.refuse(
                     fld.pointer + "/unique",
-                    f"the {rows} existing {entity.name} records would all get the default "
+                    f"the {live} existing {entity.name} records would all get the default "
                     f"{default!r}, but '{fld.name}' must be unique; add it optional first",
                 )
                 return

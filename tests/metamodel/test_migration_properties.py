@@ -367,7 +367,9 @@ class AppMigrations(RuleBasedStateMachine):
         ]
 
     def move_a_record_to_the_recycle_bin(self, data):
-        name, row_id = data.draw(st.sampled_from(self.deletable()), label="delete")
+        self.delete(*data.draw(st.sampled_from(self.deletable()), label="delete"))
+
+    def delete(self, name: str, row_id: int) -> None:
         table = Table(
             table_name(APP, name),
             MetaData(),
@@ -924,8 +926,9 @@ CHANGES = {
 # --- known sequences ------------------------------------------------------------------
 # Document sequences the state machine found (shrunk by hand), replayed through the
 # same model so they run on every CI run whatever the examples above happen to try.
-# Steps: ("publish", [entity, ...]) or ("insert", entity, [record, ...]); a record
-# names the values it sets (None: written as an explicit null).
+# Steps: ("publish", [entity, ...]), ("insert", entity, [record, ...]) where a record
+# names the values it sets (None: written as an explicit null), or ("delete", entity,
+# id) to move a record to the recycle bin.
 
 
 def _e(name, *fields, **extra):
@@ -1007,6 +1010,12 @@ KNOWN_SEQUENCES = {
         ("publish", [_e("e_d", _f("f_t"), renamed_from="e_a")]),
         ("publish", [_e("e_d", _f("f_t")), _e("e_c", _f("f_r", "reference", target="e_d"))]),
     ],
+    "records in the recycle bin do not share a new unique field's default": [
+        ("publish", [_e("e_a", _f("f_t"))]),
+        ("insert", "e_a", [{"f_t": "A"}, {"f_t": "B"}]),
+        ("delete", "e_a", 1),
+        ("publish", [_e("e_a", _f("f_t"), _f("f_c", required=True, unique=True, default="n/a"))]),
+    ],
     "a new required multiselect is filled with its default": [
         ("publish", [_e("e_a", _f("f_t"))]),
         ("insert", "e_a", [{"f_t": "A"}]),
@@ -1045,6 +1054,9 @@ def replay(machine: AppMigrations, steps: list[tuple]) -> None:
     for step in steps:
         if step[0] == "publish":
             machine.publish_entities(copy.deepcopy(step[1]), "as listed")
+            continue
+        if step[0] == "delete":
+            machine.delete(step[1], step[2])
             continue
         _, name, records = step
         fields = machine.entities[name].fields
