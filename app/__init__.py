@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from jinja2 import StrictUndefined
 
 from .config import load_settings
 from .runtime import Runtime
@@ -37,13 +38,24 @@ def create_app(config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=int(settings["max_request_mb"] * 1024 * 1024),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(settings["secure_cookies"]),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=bool(settings["secure_cookies"]),
         CRM=settings,
     )
     app.extensions["crm"] = Runtime(settings)
+    app.jinja_env.undefined = StrictUndefined
 
-    from . import api
-    from .views import home
+    from . import api, errors, i18n, identity, navigation, security
+    from .views import auth, home, lists
 
+    security.init_app(app)
+    i18n.init_app(app)
+    identity.login_manager.init_app(app)
+    errors.init_app(app)
+    navigation.init_app(app)
+    app.register_blueprint(auth.blueprint)
     app.register_blueprint(home.blueprint)
+    app.register_blueprint(lists.blueprint)
     app.register_blueprint(api.blueprint)
     return app

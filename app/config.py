@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "languages": ["en", "zh"],
     "max_request_mb": 10,
     "debug": False,
+    # Session cookies only over HTTPS; config.yaml turns this off for local development.
+    "secure_cookies": True,
     "mail": {
         "enabled": False,
         "smtp_host": "localhost",

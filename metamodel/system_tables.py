@@ -136,6 +136,18 @@ api_tokens = Table(
     Column("revoked_at", UtcDateTime),
 )
 
+# Failed sign-ins, kept per username: repeated failures lock the account for a while.
+# A row per failure (not a counter on the user) so workers never race on one row.
+sign_in_failures = Table(
+    "crm_sign_in_failures",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("username", String(150), nullable=False),
+    Column("remote_addr", String(64)),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_crm_sign_in_failures_user", "username", "at"),
+)
+
 # --- workflow approvals (owned by workflow_engine) ------------------------------
 
 # One row per approval a transition opened. ``definition`` is the workflow as it was

@@ -29,6 +29,9 @@ ASSETS: dict[str, list[str | tuple[str, ...]]] = {
     "sortablejs": ["Sortable.min.js", "LICENSE"],
     "chart.js": [("dist/chart.umd.min.js", "dist/chart.umd.js"), "LICENSE.md"],
     "json-logic-js": ["logic.js", "LICENSE"],
+    # Ships no licence file; its README states the MIT licence. Its locale files are
+    # CommonJS modules, so app/static/js/dates.js carries the two locales it needs.
+    "air-datepicker": ["air-datepicker.js", "air-datepicker.css", "README.md"],
 }
 
 

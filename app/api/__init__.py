@@ -16,7 +16,7 @@ from .paths import PREFIX
 
 blueprint = Blueprint("api", __name__, url_prefix=PREFIX)
 blueprint.record_once(lambda state: service.bind(state.app))
-errors.install(blueprint, PREFIX)
+errors.install(blueprint)
 
 
 @blueprint.before_request

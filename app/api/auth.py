@@ -2,8 +2,8 @@
 
 An API client sends ``Authorization: Bearer <token>``; the token is looked up by
 its sha256 hash and must be unrevoked and belong to an active user. The
-browser session (with its CSRF check) is the other way in; it belongs in
-:func:`current_actor` too, so every view keeps asking this one function.
+browser session is the other way in (app/security.py checks its CSRF token);
+every view asks this one function either way.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from metamodel.sqltypes import UTC
 from records.actor import Actor
 
 from .. import accounts
+from ..identity import session_actor
 from ..runtime import runtime
 from .errors import Unauthenticated
 
@@ -25,7 +26,8 @@ def current_actor() -> Actor:
     """The authenticated caller of this request; raises Unauthenticated (401) without one."""
     actor = g.get("crm_actor")
     if actor is None:
-        actor = g.crm_actor = _from_bearer_token()
+        session_user = None if "Authorization" in request.headers else session_actor()
+        actor = g.crm_actor = session_user or _from_bearer_token()
     return actor
 
 

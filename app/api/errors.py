@@ -7,7 +7,7 @@ the same JSON shape under ``/api/v1``; elsewhere the pages keep their own.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from metamodel.errors import Conflict, CrmError, InvalidDocument, NotFound, PlanRefused
@@ -94,14 +94,7 @@ def http_error(error: HTTPException):
     return error_response(status, [{"path": "", "message": message}], headers)
 
 
-def install(blueprint: Blueprint, prefix: str) -> None:
-    """JSON errors for the API's views, and for unknown routes below ``prefix``."""
+def install(blueprint: Blueprint) -> None:
+    """JSON errors for the API's views (app/errors.py routes unknown API paths here too)."""
     blueprint.register_error_handler(CrmError, crm_error)
     blueprint.register_error_handler(HTTPException, http_error)
-
-    @blueprint.app_errorhandler(HTTPException)
-    def _routing_error(error: HTTPException):
-        # Routing fails before any blueprint is chosen; only the path tells an API call.
-        if request.path == prefix or request.path.startswith(prefix + "/"):
-            return http_error(error)
-        return error

@@ -1,10 +1,9 @@
-"""The landing page: the installed apps, and a health check for load balancers."""
+"""The home page: the apps and entities the user may open; a health check for load balancers."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-
-from metamodel.text import localise
+from flask_login import login_required
 
 from ..runtime import runtime
 
@@ -12,13 +11,12 @@ blueprint = Blueprint("home", __name__)
 
 
 @blueprint.get("/")
+@login_required
 def index():
     crm = runtime()
-    registry = crm.registry
     with crm.engine.connect() as conn:
-        registry.refresh(conn)
-        apps = [registry.app(name, conn) for name in registry.app_names()]
-    return render_template("home.html", apps=apps, localise=localise)
+        crm.registry.refresh(conn)
+    return render_template("home.html")
 
 
 @blueprint.get("/healthz")

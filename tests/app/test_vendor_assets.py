@@ -20,6 +20,7 @@ PINNED = {
     "sortablejs": "1.15.7",
     "chart.js": "4.6.1",
     "json-logic-js": "2.0.5",
+    "air-datepicker": "3.6.0",
 }
 
 
@@ -61,6 +62,7 @@ def test_manifest_versions_match_package_json(pins, manifest):
         ("sortablejs", "Sortable.min.js"),
         ("chart.js", "chart.umd"),
         ("json-logic-js", "logic.js"),
+        ("air-datepicker", "air-datepicker.js"),
     ],
 )
 def test_each_package_ships_its_browser_build(manifest, name, build):

@@ -233,6 +233,7 @@ class AppMigrations(RuleBasedStateMachine):
         self.version = 0
         self.focus: list[Draft] = []  # fields the version being drafted changed
         self.clean = True  # False while a step runs, and after one that failed
+        self.versions: list[tuple[str, list[DraftEntity]]] = []  # applied: version, drafts
         self.log: list[str] = []
         self.schema = None
         if self.db_kind == "postgresql":
@@ -303,6 +304,12 @@ class AppMigrations(RuleBasedStateMachine):
             self.insert(data)
         if self.deletable() and data.draw(st.integers(0, 3), label="delete one") == 0:
             self.move_a_record_to_the_recycle_bin(data)
+        if len(self.versions) > 1 and data.draw(st.integers(0, 7), label="revert") == 0:
+            index = data.draw(st.integers(0, len(self.versions) - 2), label="revert to")
+            tally("revert")
+            version = self.versions[index][0]
+            self.publish(self.reverted(index), f"revert to {version}", revert_to=version)
+            return
         drafts = self.drafts()
         said = []
         self.focus = []
@@ -467,6 +474,10 @@ class AppMigrations(RuleBasedStateMachine):
 
     def publish_entities(self, entities: list[dict], what: str) -> None:
         """Publish entity definitions, pairing them with what exists as the rules say."""
+        self.publish(self.pairing(entities), what)
+
+    def pairing(self, entities: list[dict]) -> list[DraftEntity]:
+        """Entity definitions as drafts: what each continues, by name, else renamed_from."""
         drafts = []
         for entity in entities:
             origin = entity["name"]
@@ -480,7 +491,29 @@ class AppMigrations(RuleBasedStateMachine):
                 doc = {k: v for k, v in doc.items() if k != "renamed_from"}
                 fields.append(Draft(doc, before if before in known else None))
             drafts.append(DraftEntity(entity["name"], origin if source else None, fields))
-        self.publish(drafts, what)
+        return drafts
+
+    def reverted(self, index: int) -> list[DraftEntity]:
+        """Version ``index`` again: each entity and field continues what it became since."""
+        drafts = []
+        for then in self.versions[index][1]:
+            entity = then.name
+            names = {f.name: f.name for f in then.fields}  # field then -> field now
+            for _, version in self.versions[index + 1 :]:
+                after = next((d for d in version if d.origin == entity), None)
+                if after is None:
+                    continue  # not declared (archived): keeps its name
+                for was, now in names.items():
+                    names[was] = next((f.name for f in after.fields if f.origin == now), now)
+                entity = after.name
+            source = self.entities.get(entity)
+            known = {**source.fields, **source.archived} if source else {}
+            fields = [
+                Draft(copy.deepcopy(f.doc), names[f.name] if names[f.name] in known else None)
+                for f in then.fields
+            ]
+            drafts.append(DraftEntity(then.name, entity if source else None, fields))
+        return drafts
 
     def values_of(self, draft: DraftEntity, fld: Draft) -> list[Any]:
         source = self.entities.get(draft.origin) if draft.origin else None
@@ -580,7 +613,8 @@ class AppMigrations(RuleBasedStateMachine):
 
     # --- publishing and checking ---------------------------------------------------------
 
-    def publish(self, drafts: list[DraftEntity], what: str) -> None:
+    def publish(self, drafts: list[DraftEntity], what: str, revert_to: str | None = None) -> None:
+        """Publish the drafts (or revert to an earlier version, which they say again)."""
         self.clean = False
         self.version += 1
         doc = self.document(drafts)
@@ -588,7 +622,10 @@ class AppMigrations(RuleBasedStateMachine):
         self.say(f"publish {doc['version']} ({what}): {json.dumps(doc)}")
         before = quick_snapshot(self.engine) if reasons else None
         try:
-            publish.apply_document(self.engine, doc)
+            if revert_to is None:
+                publish.apply_document(self.engine, doc)
+            else:
+                publish.revert(self.engine, APP, revert_to)
         except (InvalidDocument, PlanRefused) as error:
             assert reasons, (
                 f"{doc['version']} ({what}) was refused, but every value fits it: "
@@ -612,9 +649,22 @@ class AppMigrations(RuleBasedStateMachine):
             f"{doc['version']} ({what}) applied, but should have been refused: "
             + "; ".join(map(str, reasons))
         )
+        if revert_to is not None:
+            with self.engine.connect() as conn:
+                doc = store.current(conn, APP).document
+            self.say(f"reverted as {json.dumps(doc)}")
+            as_published = [
+                (d.name, d.origin, [(f.doc, f.origin) for f in d.fields]) for d in drafts
+            ]
+            pairs = [
+                (d.name, d.origin, [(f.doc, f.origin) for f in d.fields])
+                for d in self.pairing(doc["entities"])
+            ]
+            assert pairs == as_published, f"the revert to {revert_to} continued other things"
         for draft in drafts:
             if draft.origin is not None and draft.origin != draft.name:
                 self.aliases[draft.origin] = draft.name
+        self.versions.append((doc["version"], drafts))
         self.entities = expected
         tally("applied")
         self.check_database(doc)
