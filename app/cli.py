@@ -188,12 +188,18 @@ def app_apply(file, yes):
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="file to write (default: stdout)"
 )
+@click.option("--with-records", is_flag=True, help="add the records as sample data (a preset)")
 @refusals
-def app_export(app, output):
-    """Write the current document of APP."""
-    with runtime().engine.connect() as conn:
-        stored = _current(conn, app)
-    text = json.dumps(stored.document, ensure_ascii=False, indent=2) + "\n"
+def app_export(app, output, with_records):
+    """Write the current document of APP; --with-records makes it a preset with its records."""
+    if with_records:
+        from .cli_presets import exported_with_records
+
+        document = exported_with_records(app)
+    else:
+        with runtime().engine.connect() as conn:
+            document = _current(conn, app).document
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -428,3 +434,11 @@ def records_export(app, entity, output, fmt, names, lang, rule, username):
     )
     if output:
         click.echo(f"wrote {count:,} {entity} records to {output}", err=True)
+
+
+# --- command groups kept in modules of their own ----------------------------------
+
+# Imported last: these modules use ``refusals`` and ``runtime`` from above.
+from .cli_presets import preset_group  # noqa: E402
+
+main.add_command(preset_group)

@@ -1,6 +1,7 @@
 """Publishing app documents: validate, plan, migrate and record, all or nothing.
 
-Every function here takes an Engine and runs in one transaction. A refused
+Every function here takes an Engine and runs in one transaction (apply_document
+may instead join a transaction the caller holds). A refused
 change raises (InvalidDocument, PlanRefused) after rolling back, so the
 database and the stored versions are exactly as before. Publishes are
 serialised by a lock on the metadata generation row, which every process
@@ -121,32 +122,52 @@ def apply_document(
     author: str | None = None,
     action: str = "apply",
     comment: str | None = None,
+    conn: Connection | None = None,
 ) -> Outcome:
-    store.ensure_system_tables(engine)
+    """Publish ``document`` in a transaction of its own, or inside the caller's ``conn``.
+
+    With ``conn`` (a connection in a transaction) the publish runs in a savepoint
+    and commits only with the caller's transaction, so the caller can make more
+    changes that stand or fall with it (a preset's sample data). A refusal rolls
+    back the savepoint and raises; the caller's transaction stays usable.
+    """
     try:
-        with engine.begin() as conn:
-            store.take_publish_lock(conn)
-            current, plan = _prepare(conn, document)
-            if current is not None and current.digest == digest(document):
-                raise _Unchanged
-            if current is not None and not is_newer(document["version"], current.version):
-                raise PlanRefused([_version_problem(current.version)])
-            if plan.refused:
-                raise PlanRefused(plan.problems)
-            _run(conn, plan.operations)
-            stored = store.record(
-                conn,
-                document=document,
-                archive=plan.archive,
-                digest=digest(document),
-                plan=plan.as_json(),
-                action=action,
-                author=author,
-                comment=comment,
-            )
+        if conn is not None:
+            store.ensure_system_tables(conn)
+            with conn.begin_nested():
+                stored, plan = _apply(conn, document, author, action, comment)
+        else:
+            store.ensure_system_tables(engine)
+            with engine.begin() as own:
+                stored, plan = _apply(own, document, author, action, comment)
     except _Unchanged:
         return Outcome(document["name"], document["version"], Plan(document["name"]), changed=False)
     return Outcome(document["name"], document["version"], plan, changed=True, seq=stored.seq)
+
+
+def _apply(
+    conn: Connection, document: dict, author: str | None, action: str, comment: str | None
+) -> tuple[store.StoredVersion, Plan]:
+    store.take_publish_lock(conn)
+    current, plan = _prepare(conn, document)
+    if current is not None and current.digest == digest(document):
+        raise _Unchanged
+    if current is not None and not is_newer(document["version"], current.version):
+        raise PlanRefused([_version_problem(current.version)])
+    if plan.refused:
+        raise PlanRefused(plan.problems)
+    _run(conn, plan.operations)
+    stored = store.record(
+        conn,
+        document=document,
+        archive=plan.archive,
+        digest=digest(document),
+        plan=plan.as_json(),
+        action=action,
+        author=author,
+        comment=comment,
+    )
+    return stored, plan
 
 
 def revert(engine: Engine, app: str, version: str, *, author: str | None = None) -> Outcome:

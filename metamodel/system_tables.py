@@ -246,3 +246,23 @@ notifications = Table(
     Column("read_at", UtcDateTime),
     Index("ix_crm_notifications_user", "user_id", "read_at"),
 )
+
+# --- presets (owned by presets) ---------------------------------------------------
+
+# Each preset import or upgrade: the preset as shipped (without its sample data) is the
+# common ancestor the next upgrade merges against; ``sample_records`` (entity → count,
+# or null) says whether its sample data went in, so importing again adds none twice.
+preset_imports = Table(
+    "crm_preset_imports",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("app", String(30), nullable=False),
+    # The app version the import published; null when it only added sample data.
+    Column("seq", Integer),
+    Column("version", String(50), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("sample_records", JSON),
+    Column("author", String(150)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_crm_preset_imports_app", "app", "id"),
+)

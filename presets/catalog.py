@@ -202,8 +202,10 @@ def import_sample_data(records_service, actor, doc: dict) -> dict[str, int]:
     workflow's state field declared as a select field); it is set as the
     workflow engine sets states, recorded in the audit as "sample data".
 
-    Each record is created in its own transaction, so a refused record leaves the
-    ones before it in place. Errors point into the document:
+    Each record is created in its own transaction of ``records_service``, so a
+    refused record leaves the ones before it in place; :mod:`presets.importing`
+    hands in a service whose transactions are savepoints of one transaction, to
+    import all or nothing. Errors point into the document:
     ``/sample_data/<entity>/<index>/<field>``.
     """
     return _Importer(records_service, actor, doc).run()
@@ -419,7 +421,7 @@ class _Importer:
         if not isinstance(value, str):
             return value
         if self.users is None:
-            with self.records.engine.connect() as conn:
+            with self.records.reading() as conn:
                 rows = conn.execute(select(users.c.username, users.c.id))
                 self.users = {username: user_id for username, user_id in rows}
         if value not in self.users:
