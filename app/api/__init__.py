@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..runtime import runtime
-from . import apps, errors, openapi, records, service
+from . import apps, dashboards, errors, openapi, records, service
 from .auth import current_actor
 from .paths import PREFIX
 
@@ -30,5 +30,6 @@ def _authenticate_and_refresh():
 blueprint.register_blueprint(apps.blueprint)
 blueprint.register_blueprint(records.blueprint)
 blueprint.register_blueprint(openapi.blueprint)
+blueprint.register_blueprint(dashboards.blueprint)
 
 __all__ = ["PREFIX", "blueprint", "current_actor"]

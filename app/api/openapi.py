@@ -14,6 +14,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app, jsonify
 
 from ..runtime import runtime
+from .dashboards import dashboard_paths
 from .paths import ERROR_STATUSES, IDENTIFIER, TEXT, app_paths, json_content, record_paths
 from .schemas import ref, register_entity
 from .service import records_service
@@ -52,6 +53,7 @@ def build_spec() -> dict[str, Any]:
     )
     _common_components(spec)
     app_paths(spec)
+    dashboard_paths(spec)
     registry = runtime().registry
     service = records_service()
     for app_name in registry.app_names():
