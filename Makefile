@@ -31,3 +31,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.migrations
 	$(VENV)/bin/python -m bench.records_crud
 	$(VENV)/bin/python -m bench.records_import
+	$(VENV)/bin/python -m bench.workflows

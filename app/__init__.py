@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.undefined = StrictUndefined
 
     from . import api, errors, i18n, identity, navigation, security
-    from .views import auth, home, lists
+    from .views import approvals, auth, home, lists
 
     security.init_app(app)
     i18n.init_app(app)
@@ -58,4 +58,5 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(home.blueprint)
     app.register_blueprint(lists.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(approvals.blueprint)
     return app

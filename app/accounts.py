@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from metamodel.errors import CrmError
+from metamodel.field_types import EMAIL
 from metamodel.sqltypes import UTC
 from metamodel.system_tables import api_tokens, users
 
@@ -28,6 +29,7 @@ def create_user(
     *,
     password: str | None = None,
     manager: str | None = None,
+    email: str | None = None,
     method: str = PASSWORD_METHOD,
 ) -> str:
     """Create a user; returns the password (generated when none is given)."""
@@ -45,6 +47,10 @@ def create_user(
         manager_id = conn.execute(select(users.c.id).where(users.c.username == manager)).scalar()
         if manager_id is None:
             raise CrmError(f"there is no user named '{manager}' to be the manager", "/manager")
+    if email is not None:
+        email = email.strip()
+        if not EMAIL.match(email):
+            raise CrmError(f"'{email}' is not an e-mail address", "/email")
     password = password or secrets.token_urlsafe(12)
     conn.execute(
         insert(users).values(
@@ -52,6 +58,7 @@ def create_user(
             password_hash=generate_password_hash(password, method=method),
             roles=sorted(set(roles)),
             manager_id=manager_id,
+            email=email or None,
             active=True,
             created_at=dt.datetime.now(UTC),
         )

@@ -294,16 +294,17 @@ def user_group():
 )
 @click.option("--password", help="the password (default: generated and printed)")
 @click.option("--manager", help="username of the user's manager (for manager_of approvers)")
+@click.option("--email", help="e-mail address (for notifications by e-mail)")
 @click.option(
     "--token", is_flag=True, help="also issue an API token, printed alone on the last line"
 )
 @refusals
-def user_create(username, roles, password, manager, token):
+def user_create(username, roles, password, manager, email, token):
     """Create a user."""
     store.ensure_system_tables(runtime().engine)
     with runtime().engine.begin() as conn:
         generated = accounts.create_user(
-            conn, username, list(roles), password=password, manager=manager
+            conn, username, list(roles), password=password, manager=manager, email=email
         )
         issued = accounts.issue_token(conn, accounts.user_id(conn, username)) if token else None
     click.echo(f"created user '{username}'" + ("" if password else f" with password: {generated}"))
@@ -440,5 +441,7 @@ def records_export(app, entity, output, fmt, names, lang, rule, username):
 
 # Imported last: these modules use ``refusals`` and ``runtime`` from above.
 from .cli_presets import preset_group  # noqa: E402
+from .cli_workflow import workflow_group  # noqa: E402
 
 main.add_command(preset_group)
+main.add_command(workflow_group)

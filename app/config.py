@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
         "smtp_host": "localhost",
         "smtp_port": 25,
         "sender": "crm@localhost",
+        "username": None,  # log in when set
+        "password": None,
+        "starttls": False,
+        "timeout": 10,  # seconds to wait for the SMTP server
     },
 }
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table
 
@@ -12,6 +13,9 @@ from records.actor import Actor
 from records.runtime import EntityRuntime
 from records.service import Records
 
+if TYPE_CHECKING:
+    from .notifications import Notice
+
 
 @dataclass
 class Call:
@@ -19,6 +23,8 @@ class Call:
     records: Records
     actor: Actor
     now: dt.datetime
+    # The notifications saved so far, delivered once the transaction has committed.
+    sent: list[Notice] = field(default_factory=list)
 
     @property
     def is_postgresql(self) -> bool:

@@ -13,6 +13,7 @@ second tick, here or elsewhere, finds nothing left to do — and gives the step'
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import select, update
 
@@ -24,6 +25,7 @@ from . import tasks
 from .approvers import resolve, usernames
 from .calls import Call
 from .cases import locked
+from .notifications import Notice
 
 
 def overdue_approvals(records: Records, now: dt.datetime) -> list[int]:
@@ -45,13 +47,24 @@ def overdue_approvals(records: Records, now: dt.datetime) -> list[int]:
         )
 
 
-def tick(records: Records, now: dt.datetime | None = None) -> int:
-    """Escalate every overdue task; returns how many this call escalated."""
+def tick(
+    records: Records,
+    now: dt.datetime | None = None,
+    *,
+    deliver: Callable[[list[Notice]], None] | None = None,
+) -> int:
+    """Escalate every overdue task; returns how many this call escalated.
+
+    ``deliver`` gets each approval's notifications once its transaction committed.
+    """
     now = now or records.clock()
     escalated = 0
     for approval_id in overdue_approvals(records, now):
         with records.writing() as conn:
-            escalated += escalate(Call(conn, records, SYSTEM, now), approval_id)
+            call = Call(conn, records, SYSTEM, now)
+            escalated += escalate(call, approval_id)
+        if deliver is not None:
+            deliver(call.sent)
     return escalated
 
 

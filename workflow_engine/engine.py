@@ -4,13 +4,19 @@ Each method is one transaction of the record service (``Records.writing``), so
 a transition, its approval, tasks, history and notifications commit together or
 not at all. Errors are the record service's: ``Forbidden`` (403) when the actor
 may not, ``RecordConflict`` (409) when the record's state forbids it,
-``ValidationFailed`` (422) when the input or a guard's condition does not fit,
-``NotFound`` (404) — each with a message that names the failed check.
+``ValidationFailed`` (422) when the input does not fit (its subclass
+``machine.GuardFailed`` when a transition's condition does not hold: 409 at the
+API), ``NotFound`` (404) — each with a message that names the failed check.
+
+Notifications are saved in the same transaction; a ``deliver`` channel (e-mail)
+given to :class:`Workflows` gets them after the commit, and its failures are
+logged, never raised: the action has happened by then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -36,19 +42,34 @@ from .calls import Call
 from .definitions import find_transition, workflows_of
 from .locks import guard
 from .machine import assigned_values, move, refusals
+from .notifications import Deliver, Notice
 from .views import approval_view, record_title
+
+log = logging.getLogger(__name__)
 
 
 class Workflows:
-    def __init__(self, records: Records):
+    def __init__(self, records: Records, *, deliver: Deliver | None = None):
         self.records = records
+        self.deliver = deliver
         if guard not in records.guards:
             records.guards.append(guard)
 
     @contextmanager
     def _writing(self, actor: Actor) -> Iterator[Call]:
         with self.records.writing() as conn:
-            yield Call(conn, self.records, actor, self.records.clock())
+            call = Call(conn, self.records, actor, self.records.clock())
+            yield call
+        self._deliver(call.sent)
+
+    def _deliver(self, notices: list[Notice]) -> None:
+        if not notices or self.deliver is None:
+            return
+        try:
+            self.deliver(notices)
+        except Exception:
+            # Committed already: an error here would report a done action as failed.
+            log.exception("%d notifications were saved but not delivered", len(notices))
 
     @contextmanager
     def _reading(self, actor: Actor) -> Iterator[Call]:
@@ -176,7 +197,7 @@ class Workflows:
 
     def tick(self, now: dt.datetime | None = None) -> int:
         """Escalate overdue tasks; safe to run repeatedly and concurrently."""
-        return deadlines.tick(self.records, now)
+        return deadlines.tick(self.records, now, deliver=self._deliver)
 
     # --- delegation and notifications ----------------------------------------------
 

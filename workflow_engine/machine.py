@@ -7,7 +7,7 @@ The checks run in a fixed order and each failed check names itself:
 2. ``role``: the actor holds one of its ``roles`` (``$owner``: owns the record);
    a transition without roles is for whoever may update the record; admin may
    fire anything;
-3. ``when``: its guard holds for the record;
+3. ``when``: its guard holds for the record (else :class:`GuardFailed`);
 4. ``approval``: no approval is open on the record — while one is, the record
    moves only through that approval.
 """
@@ -31,6 +31,16 @@ from .definitions import OWNER, Transition, Workflow
 from .paths import holds
 
 
+class GuardFailed(ValidationFailed):
+    """A transition's condition does not hold for the record (a ``when`` refusal).
+
+    It is the record's data that refuses, not the request, so the API answers 409;
+    the problem's path names the field the condition reads, for a form to show it.
+    """
+
+    code = "guard_failed"
+
+
 @dataclass(frozen=True)
 class Refusal:
     check: str
@@ -41,7 +51,7 @@ class Refusal:
         if self.check == "role":
             return Forbidden(self.message)
         if self.check == "when":
-            return ValidationFailed([Problem(self.path, self.message)])
+            return GuardFailed([Problem(self.path, self.message)])
         return RecordConflict(self.message)
 
 

@@ -4,11 +4,16 @@ Kinds: ``assigned`` (a task is yours), ``cc`` (for your information),
 ``approved``, ``rejected``, ``sent_back``, ``withdrawn``, ``escalated``,
 ``comment`` and ``transition`` (a record moved and you asked to know). Nobody is
 told about their own action.
+
+Each notification a call saves is also kept on the call as a :class:`Notice`, so
+the engine can hand them to a delivery channel (e-mail) once the transaction
+has committed: nobody is mailed about a change that was rolled back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -16,6 +21,23 @@ from metamodel.system_tables import notifications
 from records.serialize import json_value
 
 from .calls import Call
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One saved notification, as a delivery channel needs it."""
+
+    user_id: int
+    kind: str
+    message: str
+    app: str
+    entity: str
+    record_id: int
+    approval_id: int | None = None
+
+
+# A delivery channel: called after the commit with the notices of one transaction.
+Deliver = Callable[[list[Notice]], None]
 
 
 def send(
@@ -47,6 +69,9 @@ def send(
             }
             for user in recipients
         ],
+    )
+    call.sent.extend(
+        Notice(user, kind, message, app, entity, record_id, approval_id) for user in recipients
     )
 
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from metamodel.errors import Conflict, CrmError, InvalidDocument, NotFound, PlanRefused
 from records.errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
+from workflow_engine.machine import GuardFailed
 
 
 class BadRequest(CrmError):
@@ -39,6 +40,7 @@ STATUS: list[tuple[type[CrmError], int]] = [
     (StaleVersion, 412),
     (RecordConflict, 409),
     (Conflict, 409),
+    (GuardFailed, 409),
     (PlanRefused, 409),
     (InvalidDocument, 422),
     (ValidationFailed, 422),

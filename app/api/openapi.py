@@ -18,6 +18,7 @@ from .dashboards import dashboard_paths
 from .paths import ERROR_STATUSES, IDENTIFIER, TEXT, app_paths, json_content, record_paths
 from .schemas import ref, register_entity
 from .service import records_service
+from .workflow_paths import workflow_components, workflow_paths, workflow_record_paths
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -52,8 +53,10 @@ def build_spec() -> dict[str, Any]:
         {"type": "http", "scheme": "bearer", "description": "a token from crm user create --token"},
     )
     _common_components(spec)
+    workflow_components(spec)
     app_paths(spec)
     dashboard_paths(spec)
+    workflow_paths(spec)
     registry = runtime().registry
     service = records_service()
     for app_name in registry.app_names():
@@ -63,6 +66,7 @@ def build_spec() -> dict[str, Any]:
             entity_runtime = service.runtime(app_name, entity.name)
             register_entity(spec, plugin, entity_runtime)
             record_paths(spec, entity_runtime)
+            workflow_record_paths(spec, entity_runtime)
     return spec.to_dict()
 
 
@@ -133,12 +137,19 @@ def _common_components(spec: APISpec) -> None:
             "required": ["kind", "action", "at"],
             "properties": {
                 "kind": {"type": "string", "description": "audit, or a workflow event"},
-                "action": {"type": "string"},
+                "action": {
+                    "type": "string",
+                    "description": "create, update, delete, restore; or a workflow event: "
+                    "transition, submit, approve, reject, send_back, transfer, add_approver, "
+                    "comment, withdraw, escalate",
+                },
                 "actor_id": {"type": ["integer", "null"]},
                 "at": {"type": "string", "format": "date-time"},
                 "changes": {
                     "type": "object",
-                    "description": "field name to [before, after]",
+                    "description": "field name to [before, after]; a workflow event has "
+                    "state: [before, after] and details (workflow, transition, step, task ...)",
+                    "properties": {"details": {"type": "object"}},
                     "additionalProperties": {"type": "array"},
                 },
                 "comment": {"type": ["string", "null"]},

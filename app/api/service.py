@@ -1,18 +1,30 @@
-"""The record service one process shares: its per-version runtimes are cached."""
+"""The record service and workflow engine one process shares (runtimes are cached)."""
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
 from records.service import Records
+from workflow_engine import Workflows
+
+from ..mail import mailer_from
 
 KEY = "crm.records"
+WORKFLOWS = "crm.workflows"
 
 
 def bind(app: Flask) -> None:
     crm = app.extensions["crm"]
-    app.extensions[KEY] = Records(crm.engine, crm.registry)
+    records = Records(crm.engine, crm.registry)
+    app.extensions[KEY] = records
+    # The engine registers its edit lock with the record service, so every write
+    # through the API respects records under approval.
+    app.extensions[WORKFLOWS] = Workflows(records, deliver=mailer_from(crm.settings, crm.engine))
 
 
 def records_service() -> Records:
     return current_app.extensions[KEY]
+
+
+def workflows_service() -> Workflows:
+    return current_app.extensions[WORKFLOWS]

@@ -1,9 +1,9 @@
 """The live OpenAPI description, fuzzed by schemathesis against the app (WSGI, no network).
 
 Every operation of the description is called with generated requests, as the
-admin, after publishing the example app and entering a few records for the
-generated ids to find. No answer may be a server error, and every answer must
-be what the description says.
+admin, after publishing the example app and entering a few records (and an
+approval) for the generated ids to find. No answer may be a server error, and
+every answer must be what the description says.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from app import accounts, create_app
 from metamodel import publish, store
 from records.actor import Actor
 from records.service import Records
+from workflow_engine import Workflows
 
 EXAMPLE = Path(__file__).parents[2].parent / "shared" / "examples" / "sales_pipeline.json"
 APP = "sales_pipeline"
@@ -51,6 +52,7 @@ def api_app(db_url, tmp_path):
             "account": account["id"],
             "amount": "880000",
             "probability": 60,
+            "discount_pct": 10,
             "lines": [{"product": "CNC-500", "quantity": 2, "unit_price": "440000"}],
         },
     )
@@ -60,6 +62,9 @@ def api_app(db_url, tmp_path):
         "interaction",
         {"subject": "call", "account": account["id"], "contact": contact["id"], "channel": "phone"},
     )
+    # Deal 1 asks for a discount: with no sales manager, the approval's task 1 is the
+    # admin's, so the workflow operations' examples (record 1, task 1) find them.
+    Workflows(records).fire(admin, APP, "deal", 1, "request_discount")
     yield app, token
     engine.dispose()
 

@@ -1,0 +1,314 @@
+"""Workflow benchmark: firing a transition and deciding an approval, beside a plain update.
+
+On the ``sales_pipeline`` example with N deals (default 2,000) of 10% discount,
+for each database, one round per deal, the four operations interleaved (their
+order rotating from round to round) so all see the same machine load:
+
+* ``update``: a plain record update of another deal (``Records.update``), the yardstick;
+* ``fire``: li fires ``request_discount`` (opens the approval: the approval row, a
+  task for each of the two sales managers, their notifications, the history
+  event, the record moved to ``pending``);
+* ``approve``: wang approves his task (the step and the approval close, the deal
+  moves to ``approved``, li is told);
+* ``reopen``: wang fires ``reopen`` (a plain transition, no approval) — back to draft.
+
+Target: p50 of ``fire`` and of ``approve`` < 15 ms (wall-clock). The table also
+shows this process's CPU time per call (``cpu p50``; PostgreSQL's own work is not
+in it): on a busy machine the wall-clock times grow, the CPU times much less.
+
+    python -m bench.workflows [--db sqlite|postgresql|both] [--deals 2000] [--rounds 300]
+
+Prints a table and writes ``bench/results/workflows-<db>.json``; exits 1 when a
+target is missed, 2 when the engine does not do what the benchmark expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import Engine, select, text
+
+from app.accounts import create_user
+from metamodel.db import make_engine
+from metamodel.publish import apply_document
+from metamodel.store import ensure_system_tables
+from metamodel.system_tables import users
+from records.actor import Actor
+from records.service import Records
+from workflow_engine import Workflows
+
+APP = "sales_pipeline"
+EXAMPLE = Path("/work/shared/examples/sales_pipeline.json")
+POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET_P50_MS = 15.0
+TARGETS = ("fire", "approve")
+OPERATIONS = ("update", "fire", "approve", "reopen")
+# (username, roles, manager)
+PEOPLE = [
+    ("admin", ["admin"], None),
+    ("boss", ["sales_manager"], None),
+    ("wang", ["sales_manager"], "boss"),
+    ("li", ["sales"], "wang"),
+    ("chen", ["finance"], None),
+]
+BATCH = 500
+
+
+class Unexpected(Exception):
+    """The engine answered other than the benchmark expects."""
+
+
+# --- databases ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_database(db: str) -> Iterator[str]:
+    """The URL of an empty SQLite file or PostgreSQL schema, removed afterwards."""
+    if db == "sqlite":
+        directory = tempfile.mkdtemp(prefix="bench-workflows-")
+        try:
+            yield f"sqlite:///{directory}/bench.db"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return
+    schema = f"bench_wf_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRESQL_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+def setup(engine: Engine, deals: int) -> tuple[dict[str, Actor], list[int], float]:
+    """Publish the example, create the people and ``deals`` draft deals of li's."""
+    started = time.perf_counter()
+    ensure_system_tables(engine)
+    doc = json.loads(EXAMPLE.read_text())
+    doc.pop("sample_data", None)
+    apply_document(engine, doc, author="bench")
+    with engine.begin() as conn:
+        for name, roles, manager in PEOPLE:
+            create_user(conn, name, roles, password="x", manager=manager, method="pbkdf2:sha256:1")
+    with engine.connect() as conn:
+        rows = conn.execute(select(users.c.id, users.c.username, users.c.roles))
+        people = {r.username: Actor(r.id, r.username, frozenset(r.roles)) for r in rows}
+    records = Records(engine)
+    account = records.create(people["admin"], APP, "account", {"name": "Acme"})
+    ids: list[int] = []
+    for start in range(0, deals, BATCH):
+        items = [
+            {
+                "title": f"Deal {i}",
+                "account": account["id"],
+                "amount": f"{1000 + i}.00",
+                "discount_pct": 10,
+            }
+            for i in range(start, min(deals, start + BATCH))
+        ]
+        ids += records.create_many(people["li"], APP, "deal", items)
+    return people, ids, time.perf_counter() - started
+
+
+# --- one round ----------------------------------------------------------------------
+
+
+def round_calls(
+    records: Records,
+    flow: Workflows,
+    people: dict[str, Actor],
+    deal: int,
+    other: int,
+    amount: str,
+) -> dict[str, Callable[[], None]]:
+    """The round's operations: the workflow ones on ``deal``, the update on ``other``.
+
+    The update goes to another deal, which is a draft whatever the order: a pending
+    or approved deal is locked against edits. ``approve`` needs the task ``fire`` opened.
+    """
+    li, wang = people["li"], people["wang"]
+    opened: dict[str, int] = {}
+
+    def update():
+        records.update(li, APP, "deal", other, {"amount": amount})
+
+    def fire():
+        outcome = flow.fire(li, APP, "deal", deal, "request_discount")
+        if outcome["state"] != "pending":
+            raise Unexpected(f"request_discount left deal {deal} {outcome['state']}")
+        tasks = outcome["approval"]["steps"][0]["tasks"]
+        opened["task"] = next(t["id"] for t in tasks if t["assignee"] == "wang")
+
+    def approve():
+        outcome = flow.act(wang, opened["task"], "approve")
+        if outcome["state"] != "approved":
+            raise Unexpected(f"wang's approval left deal {deal} {outcome['state']}")
+
+    def reopen():
+        if flow.fire(wang, APP, "deal", deal, "reopen")["state"] != "draft":
+            raise Unexpected(f"reopen did not return deal {deal} to draft")
+
+    return {"update": update, "fire": fire, "approve": approve, "reopen": reopen}
+
+
+def orders() -> list[list[str]]:
+    """Rotations of the round that keep fire before approve before reopen."""
+    return [
+        ["update", "fire", "approve", "reopen"],
+        ["fire", "update", "approve", "reopen"],
+        ["fire", "approve", "update", "reopen"],
+        ["fire", "approve", "reopen", "update"],
+    ]
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def summary(samples: list[float], cpu: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples]
+    return {
+        "n": len(ms),
+        "p50_ms": statistics.median(ms),
+        "p95_ms": percentile(ms, 0.95),
+        "mean_ms": statistics.fmean(ms),
+        "cpu_p50_ms": statistics.median(c * 1000 for c in cpu),
+    }
+
+
+def measure(records, flow, people, ids: list[int], rounds: int, warmup: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    timings: dict[str, list[float]] = {name: [] for name in OPERATIONS}
+    cpu: dict[str, list[float]] = {name: [] for name in OPERATIONS}
+    sequence = orders()
+    for index in range(warmup + rounds):
+        deal = ids[index % len(ids)]
+        other = ids[(index + len(ids) // 2) % len(ids)]
+        amount = f"{rng.randint(1000, 99999)}.00"
+        calls = round_calls(records, flow, people, deal, other, amount)
+        for name in sequence[index % len(sequence)]:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            calls[name]()
+            if index >= warmup:
+                timings[name].append(time.perf_counter() - started)
+                cpu[name].append(time.process_time() - cpu_started)
+    return {name: summary(timings[name], cpu[name]) for name in OPERATIONS}
+
+
+# --- running ----------------------------------------------------------------------
+
+
+def run(db: str, options: argparse.Namespace, log) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "db": db,
+        "deals": options.deals,
+        "rounds": options.rounds,
+        "load_before": os.getloadavg(),
+    }
+    with fresh_database(db) as url:
+        engine = make_engine(url)
+        try:
+            people, ids, seconds = setup(engine, options.deals)
+            result["setup_seconds"] = seconds
+            log(f"  {options.deals:,} deals ready in {seconds:.1f} s")
+            records = Records(engine)
+            flow = Workflows(records)
+            result["operations"] = measure(
+                records, flow, people, ids, options.rounds, options.warmup, options.seed
+            )
+        finally:
+            engine.dispose()
+    result["load_after"] = os.getloadavg()
+    operations = result["operations"]
+    baseline = operations["update"]["p50_ms"]
+    for op in operations.values():
+        op["vs_update_p50"] = op["p50_ms"] / baseline
+    result["verdicts"] = {
+        f"{name}_p50": operations[name]["p50_ms"] < TARGET_P50_MS for name in TARGETS
+    }
+    result["passed"] = all(result["verdicts"].values())
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(
+        f"\n{result['db']}: {result['deals']:,} deals, {result['rounds']} rounds; load average "
+        f"{result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after"
+    )
+    header = (
+        f"{'operation':<9} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'cpu p50':>8} "
+        f"{'× update':>9}  verdict"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, op in result["operations"].items():
+        verdict = ""
+        if name in TARGETS:
+            verdict = (
+                f"p50<{TARGET_P50_MS:.0f}ms {'PASS' if op['p50_ms'] < TARGET_P50_MS else 'FAIL'}"
+            )
+        elif name == "update":
+            verdict = "(yardstick)"
+        print(
+            f"{name:<9} {op['p50_ms']:8.2f} {op['p95_ms']:8.2f} {op['mean_ms']:8.2f} "
+            f"{op['cpu_p50_ms']:8.2f} {op['vs_update_p50']:9.2f}  {verdict}"
+        )
+    print(f"overall: {'PASS' if result['passed'] else 'FAIL'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.workflows", description=__doc__)
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--deals", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=300, help="measured rounds")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
+    parser.add_argument("--seed", type=int, default=42)
+    options = parser.parse_args(argv)
+    if options.deals < 2 or options.rounds < 1:
+        parser.error("--deals must be at least 2 and --rounds at least 1")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
+    status = 0
+    for db in databases:
+        print(f"{db}:", flush=True)
+        try:
+            result = run(db, options, lambda line: print(line, flush=True))
+        except Unexpected as error:
+            print(f"  unexpected: {error}", file=sys.stderr)
+            return 2
+        result["environment"] = {
+            "python": platform.python_version(),
+            "sqlalchemy": sqlalchemy.__version__,
+            "cpus": os.cpu_count(),
+        }
+        print_table(result)
+        (RESULTS / f"workflows-{db}.json").write_text(json.dumps(result, indent=2))
+        if not result["passed"]:
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
