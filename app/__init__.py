@@ -47,7 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.undefined = StrictUndefined
 
     from . import api, errors, i18n, identity, navigation, security
-    from .views import approvals, auth, home, lists
+    from .views import admin, approvals, auth, home, lists
+    from .views import dashboards as dashboard_pages
 
     security.init_app(app)
     i18n.init_app(app)
@@ -59,4 +60,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(lists.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(approvals.blueprint)
+    app.register_blueprint(admin.blueprint)
+    app.register_blueprint(dashboard_pages.blueprint)
     return app

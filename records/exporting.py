@@ -31,7 +31,7 @@ from metamodel.text import localise
 
 from . import access
 from .actor import Actor
-from .query import compile_rule, visible
+from .query import compile_rule, search_condition, visible
 from .serialize import json_value
 
 PAGE_SIZE = 1000
@@ -190,11 +190,13 @@ def export_file(
     *,
     fmt: str | None = None,
     filter: Any = None,
+    q: str | None = None,
     language: str = "en",
     names: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write the ``entity`` records ``actor`` may read (matching ``filter``); the row count.
+    """Write the ``entity`` records ``actor`` may read (matching ``filter`` and the search
+    ``q``, as a list page finds them); the row count.
 
     ``fmt`` is ``csv`` or ``xlsx``; by default the file name's extension decides
     (a stream without one is CSV). Needs the ``export`` permission.
@@ -212,6 +214,8 @@ def export_file(
             query = query.where(
                 compile_rule(filter, runtime, records.tables_for, context, "/filter")
             )
+        if q:
+            query = query.where(search_condition(runtime.entity, runtime.table, q, actor))
         fields = exported_fields(actor, runtime)
         titles = {
             f.name: _Titles(records, f)
