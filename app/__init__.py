@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.undefined = StrictUndefined
 
     from . import api, errors, i18n, identity, navigation, security
-    from .views import admin, approvals, auth, home, lists
+    from .views import admin, approvals, auth, home, lists, public_forms, record_pages
     from .views import dashboards as dashboard_pages
 
     security.init_app(app)
@@ -62,4 +62,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(approvals.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(dashboard_pages.blueprint)
+    app.register_blueprint(record_pages.blueprint)
+    app.register_blueprint(public_forms.blueprint)
     return app

@@ -148,6 +148,18 @@ sign_in_failures = Table(
     Index("ix_crm_sign_in_failures_user", "username", "at"),
 )
 
+# Submissions of public forms, a row per attempt and address: the rate limit counts
+# them in the database, so it holds across workers. Rows past the window are pruned.
+public_submissions = Table(
+    "crm_public_submissions",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("form", String(100), nullable=False),
+    Column("remote_addr", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_crm_public_submissions_addr", "remote_addr", "form", "at"),
+)
+
 # --- workflow approvals (owned by workflow_engine) ------------------------------
 
 # One row per approval a transition opened. ``definition`` is the workflow as it was

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, current_app
 
 from records.service import Records
@@ -15,7 +17,7 @@ WORKFLOWS = "crm.workflows"
 
 def bind(app: Flask) -> None:
     crm = app.extensions["crm"]
-    records = Records(crm.engine, crm.registry)
+    records = Records(crm.engine, crm.registry, files_root=Path(app.instance_path) / "uploads")
     app.extensions[KEY] = records
     # The engine registers its edit lock with the record service, so every write
     # through the API respects records under approval.

@@ -210,7 +210,8 @@ def test_without_htmx_a_change_redirects_with_a_message(as_, make_deal, records,
     deal = make_deal(10)
     response = as_("li").post(f"{record(deal)}/transitions/request_discount", htmx=False)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"{record(deal)}/actions")
+    # Back to the record's detail page, which shows the message.
+    assert response.headers["Location"].endswith(f"/a/{APP}/deal/{deal}")
     assert "Sent for approval" in page(as_("li").get(response.headers["Location"]))
     assert state_of(records, people, deal) == "pending"
 
@@ -492,7 +493,8 @@ def test_the_inbox_lists_waiting_tasks_and_approves_a_row_in_place(
     row = re.search(rf'<tr id="wf-row-{task}".*?</tr>', inbox, re.S).group(0)
     assert "Big &lt;order&gt;" in row and "Sales pipeline" in row and "Deal" in row
     assert "Manager" in row and "<td>li" in row
-    assert "<a href" not in row.split("wf-title")[1].split("</td>")[0]  # no detail page yet
+    title_cell = row.split("wf-title")[1].split("</td>")[0]
+    assert f'href="/a/{APP}/deal/{deal}"' in title_cell
     assert re.search(r'data-box="waiting".*?wf-count">1<', inbox, re.S)
 
     response = wang.post(f"/approvals/tasks/{task}/approve", {"comment": "fine by me"})
