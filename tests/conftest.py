@@ -3,13 +3,18 @@
 The database under test is SQLite unless ``--db postgresql`` (or the environment
 variable CRM_TEST_DB=postgresql) selects PostgreSQL. Every test that asks for
 ``db_url`` or ``engine`` gets a clean database of its own: a fresh SQLite file,
-or a fresh PostgreSQL schema named in the URL, so subprocesses see it too.
+or a fresh PostgreSQL schema named in the URL, so subprocesses see it too. A
+module that sets up something costly once asks ``new_database()`` for databases
+its tests share, dropped when the module ends.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -41,8 +46,15 @@ def db_kind(pytestconfig) -> str:
 
 @pytest.fixture
 def db_url(db_kind, tmp_path):
+    with fresh_database(db_kind, tmp_path / "test.db") as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(db_kind: str, sqlite_file) -> Iterator[str]:
+    """The URL of a clean database: the SQLite file given, or a new PostgreSQL schema."""
     if db_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{sqlite_file}"
         return
     schema = "t_" + uuid.uuid4().hex[:16]
     admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
@@ -54,6 +66,23 @@ def db_url(db_kind, tmp_path):
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def new_database(db_kind, tmp_path_factory):
+    """``new_database()``: the URL of another clean database, kept until the module ends.
+
+    For a module that sets up something costly (publishing an app) once and runs
+    many tests against it; each call is a database of its own.
+    """
+    with ExitStack() as stack:
+        folder = tmp_path_factory.mktemp("module_db")
+        numbers = itertools.count()
+
+        def make() -> str:
+            return stack.enter_context(fresh_database(db_kind, folder / f"{next(numbers)}.db"))
+
+        yield make
 
 
 @pytest.fixture

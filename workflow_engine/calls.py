@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Table
 
 from metamodel.model import EntityModel
+from records import access
 from records.actor import Actor
+from records.errors import Forbidden
+from records.rule_data import rule_data
 from records.runtime import EntityRuntime
 from records.service import Records
 
@@ -39,6 +42,18 @@ class Call:
     def context(self) -> dict:
         """What ``$user``, ``$now`` and ``$today`` mean to a rule in this call."""
         return {"user": self.actor.context(), "now": self.now, "today": self.now.date()}
+
+    def may(self, verb: str, runtime: EntityRuntime, record: dict) -> bool:
+        """May the actor ``verb`` the record? Row rules follow references, as in ``Records``."""
+
+        def data_for(rule):
+            return rule_data(self.conn, runtime.entity, record, rule, self.tables_for)
+
+        return access.may(self.actor, runtime.entity, verb, record, self.context(), data_for)
+
+    def require(self, verb: str, runtime: EntityRuntime, record: dict) -> None:
+        if not self.may(verb, runtime, record):
+            raise Forbidden(f"you may not {verb} {runtime.name} {record['id']}")
 
     def load(self, runtime: EntityRuntime, record_id: int, *, lock: bool = False) -> dict:
         return self.records._load(self.conn, runtime, record_id, lock=lock)

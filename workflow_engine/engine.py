@@ -20,7 +20,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from records import access
 from records.actor import Actor
 from records.errors import Forbidden, RecordConflict, StaleVersion
 from records.runtime import EntityRuntime
@@ -83,7 +82,7 @@ class Workflows:
         with self._reading(actor) as call:
             runtime = call.runtime(app, entity)
             record = call.load(runtime, record_id)
-            access.require(actor, runtime.entity, "read", record, call.context())
+            call.require("read", runtime, record)
             waiting = self._waiting(call, runtime, record_id)
             return [
                 {
@@ -119,7 +118,7 @@ class Workflows:
         with self._writing(actor) as call:
             runtime = call.runtime(app, entity)
             record = call.load(runtime, record_id, lock=True)
-            access.require(actor, runtime.entity, "read", record, call.context())
+            call.require("read", runtime, record)
             if expected_version is not None and record["version"] != expected_version:
                 raise StaleVersion(record["version"], call.serialise(runtime, record))
             workflow, chosen = find_transition(runtime.entity, transition)
@@ -164,7 +163,7 @@ class Workflows:
             runtime = call.runtime(app, entity)
             record = call.load(runtime, record_id)
             row = cases.open_for(call, app, entity, record_id)
-            if not access.may(actor, runtime.entity, "read", record, call.context()) and not (
+            if not call.may("read", runtime, record) and not (
                 row and any(t["assignee_id"] == actor.id for t in self._tasks(call, row))
             ):
                 raise Forbidden(f"you may not read {entity} {record_id}")

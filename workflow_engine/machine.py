@@ -22,7 +22,6 @@ from typing import Any
 from metamodel.errors import CrmError, Problem
 from metamodel.jsonlogic import RuleError, variables
 from metamodel.sqltypes import UTC
-from records import access
 from records.errors import Forbidden, RecordConflict, ValidationFailed
 from records.runtime import EntityRuntime
 
@@ -94,7 +93,7 @@ def may_fire(call: Call, runtime: EntityRuntime, transition: Transition, record:
     if actor.is_admin:
         return True
     if not transition.roles:
-        return access.may(actor, runtime.entity, "update", record, call.context())
+        return call.may("update", runtime, record)
     if OWNER in transition.roles and record.get("owner") == actor.id:
         return True
     return bool(actor.roles & set(transition.roles))

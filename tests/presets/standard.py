@@ -15,7 +15,10 @@ from typing import Any
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-VERSION = "1.0.0"
+# Presets ship at 1.0.0 or later; a changed preset gets a higher version, so that
+# apps imported from it can tell which version they came from and upgrade.
+FIRST_VERSION = (1, 0, 0)
+SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 MIN_ROLES = 3
 MIN_RECORDS, MAX_RECORDS = 5, 20
 # Reference tables a business keeps short (tiers, service levels): fewer records are natural.
@@ -105,8 +108,9 @@ def label_gaps(doc: dict) -> Iterator[str]:
 def top_level_gaps(doc: dict) -> Iterator[str]:
     if doc.get("format") != "crm-app/1":
         yield "the format is not crm-app/1"
-    if doc.get("version") != VERSION:
-        yield f"the version is {doc.get('version')!r}, not {VERSION}"
+    version = SEMVER.match(str(doc.get("version")))
+    if version is None or tuple(int(part) for part in version.groups()) < FIRST_VERSION:
+        yield f"the version is {doc.get('version')!r}, not 1.0.0 or later"
     if not isinstance(doc.get("industry"), str) or not doc["industry"]:
         yield "no industry"
     if len(doc.get("roles", [])) < MIN_ROLES:
