@@ -22,6 +22,7 @@ from metamodel.errors import CrmError, NotFound
 from records import access
 from records.actor import Actor
 from records.errors import Forbidden, StaleVersion
+from records.rule_data import rule_data
 from records.runtime import EntityRuntime
 from records.serialize import json_value
 
@@ -44,8 +45,17 @@ INLINE_TYPES = record_detail.INLINE_IMAGES
 
 
 def may(actor: Actor, runtime: EntityRuntime, verb: str, record: dict | None = None) -> bool:
-    context = records_service().context(actor)
-    return access.may(actor, runtime.entity, verb, record, context)
+    """As the record service decides: row rules read the records they follow (``account.x``)."""
+    service = records_service()
+    context = service.context(actor)
+    if record is None:
+        return access.may(actor, runtime.entity, verb, None, context)
+    with service.reading() as conn:
+
+        def data_for(rule):
+            return rule_data(conn, runtime.entity, record, rule, service.tables_for)
+
+        return access.may(actor, runtime.entity, verb, record, context, data_for)
 
 
 def require(actor: Actor, runtime: EntityRuntime, verb: str, record: dict | None = None) -> None:

@@ -756,3 +756,38 @@ def test_a_public_form_speaks_the_visitors_language(web_app):
     visitor = web_app.test_client()
     page = page_of(visitor, PUBLIC, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert "<h1>联系我们</h1>" in page and "您的信息" in page
+
+
+def test_a_row_rule_that_follows_a_reference_admits_the_user_it_names(db_url, tmp_path):
+    """The detail page decides as the record service does: the rule reads the account."""
+    doc = example()
+    deal = next(e for e in doc["entities"] if e["name"] == "deal")
+    deal["permissions"]["finance"] = ["read", "update"]
+    deal["row_rules"] = [
+        {
+            "role": "finance",
+            "rule": {"==": [{"var": "account.account_manager"}, {"var": "$user.id"}]},
+        }
+    ]
+    app = make_app(db_url, tmp_path / "rules")
+    engine = app.extensions["crm"].engine
+    doc["version"] = "99.0.0"
+    publish.apply_document(engine, doc)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(users.c.username, users.c.id)).all())
+    service = app.extensions[KEY]
+    admin = Actor(ids["root"], "root", frozenset({"admin"}))
+    made = {}
+    for manager in ("chen", "wang"):
+        account = service.create(
+            admin, "sales_pipeline", "account", {"name": manager, "account_manager": ids[manager]}
+        )
+        made[manager] = service.create(
+            admin, "sales_pipeline", "deal", {"title": f"{manager}'s", "account": account["id"]}
+        )["id"]
+    chen = signed_in(app, "chen")
+    assert "chen&#39;s" in page_of(chen, f"/a/sales_pipeline/deal/{made['chen']}")
+    page_of(chen, f"/a/sales_pipeline/deal/{made['chen']}/edit")
+    page_of(chen, f"/a/sales_pipeline/deal/{made['wang']}", status=403)
+    page_of(chen, f"/a/sales_pipeline/deal/{made['wang']}/edit", status=403)
+    engine.dispose()
