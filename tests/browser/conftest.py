@@ -1,8 +1,9 @@
 """Pages in a real browser: Debian's Chromium driven by Playwright, against a live server.
 
 The browser is launched once per session from /usr/bin/chromium (never a
-downloaded one); each test gets its own database, app and server on a free
-port. Screenshots of the main pages go to test-artifacts/screenshots/.
+downloaded one; the ``browser`` fixture is in tests/conftest.py); each test
+gets its own database, app and server on a free port. Screenshots of the
+main pages go to test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
 from app import accounts, create_app
 from metamodel import publish, store
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT.parent / "shared" / "examples" / "sales_pipeline.json"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -33,18 +32,6 @@ PEOPLE = {
 }
 
 expect.set_options(timeout=10_000)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-        )
-        yield browser
-        browser.close()
 
 
 class LiveServer:

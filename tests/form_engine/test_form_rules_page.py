@@ -11,34 +11,21 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from form_engine import bind, field_for, layout, manifest_json, submit
 
 from .conftest import CONTEXT, model, with_form
 from .test_submission import STORED
 
-CHROMIUM = "/usr/bin/chromium"
 STATIC = Path(__file__).parents[2] / "app" / "static"
 LOGIC_JS = STATIC / "vendor" / "json-logic-js" / "logic.js"
 FORM_RULES_JS = STATIC / "js" / "form_rules.js"
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing (Debian's chromium package)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox"]
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def page(chromium):
-    page = chromium.new_page()
+def page(browser):
+    page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
