@@ -14,7 +14,14 @@ Targets: metadata p50 / static p50 <= 1.3 for list, get and create, and list
 p95 < 50 ms (metadata path).
 
     python -m bench.records_crud [--db sqlite|postgresql|both] [--rows 1000000]
-                                 [--profile 200]
+                                 [--keep] [--profile 200]
+
+The app is ``presets/sales_pipeline.json``, whose deal entity declares the index a
+user listing deals by stage and amount would declare: ``(stage, amount)``.
+Filling a million deals takes minutes: ``--keep`` keeps the filled database
+(a SQLite file under ``bench/results/data/``, a PostgreSQL schema
+``bench_crud_keep_…``) and the next ``--keep`` run with the same document and
+sizes reuses it (its deals from earlier runs' creates included).
 
 Prints a table and writes ``bench/results/records_crud-<db>.json``; exits 1 when
 a target is missed, 2 when the two paths disagree on a result.
@@ -26,6 +33,7 @@ import argparse
 import contextlib
 import cProfile
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -43,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy import Engine, text
 
 from app.accounts import create_user
@@ -56,7 +65,7 @@ from records.service import Records
 from .static_model import StaticDeals
 
 APP = "sales_pipeline"
-EXAMPLE = Path("/work/shared/examples/sales_pipeline.json")
+PRESET = Path(__file__).resolve().parents[1] / "presets" / "sales_pipeline.json"
 POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_RATIO = 1.3
@@ -71,6 +80,55 @@ class Mismatch(Exception):
 
 
 # --- databases ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(db: str, keep: str | None, rows: int, accounts: int) -> Iterator[tuple[str, bool]]:
+    """(URL, already filled): a fresh database (``fresh_database``), or one kept between runs.
+
+    A kept database that does not hold a finished fill is emptied and filled again.
+    """
+    if keep is None:
+        with fresh_database(db) as url:
+            yield url, False
+        return
+    if db == "sqlite":
+        path = RESULTS / "data" / f"records_crud-{keep}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+        if not filled(url, rows, accounts):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            yield url, False
+        else:
+            yield url, True
+        return
+    schema = f"bench_crud_keep_{keep}"
+    url = f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}"
+    ready = filled(url, rows, accounts)
+    if not ready:
+        admin = make_engine(POSTGRESQL_URL)
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        finally:
+            admin.dispose()
+    yield url, ready
+
+
+def filled(url: str, rows: int, accounts: int) -> bool:
+    """Does a kept database hold the data of a finished fill?"""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            deals = conn.execute(text("SELECT max(id) FROM sales_pipeline__deal")).scalar()
+            found = conn.execute(text("SELECT count(*) FROM sales_pipeline__account")).scalar()
+    except sqlalchemy.exc.DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+    return (deals or 0) >= rows and found == accounts
 
 
 @contextlib.contextmanager
@@ -97,12 +155,16 @@ def fresh_database(db: str) -> Iterator[str]:
         admin.dispose()
 
 
-def setup(engine: Engine) -> None:
+def app_document(path: Path) -> dict:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc.pop("sample_data", None)
+    return doc
+
+
+def setup(engine: Engine, doc: dict) -> None:
     ensure_system_tables(engine)
     with engine.begin() as conn:
         create_user(conn, "admin", ["admin"], password="x", method="pbkdf2:sha256:1000")
-    doc = json.loads(EXAMPLE.read_text())
-    doc.pop("sample_data", None)
     apply_document(engine, doc, author="bench")
 
 
@@ -368,13 +430,21 @@ def run(db: str, options: argparse.Namespace, log) -> dict[str, Any]:
         "accounts": options.accounts,
         "load_before": os.getloadavg(),
     }
-    with fresh_database(db) as url:
+    doc = app_document(options.document)
+    keep = None
+    if options.keep:
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:10]
+        keep = f"{options.rows}_{options.accounts}_{digest}"
+    with database(db, keep, options.rows, options.accounts) as (url, reused):
         engine = make_engine(url)
         static_engine = make_engine(url)
         try:
-            setup(engine)
-            result["fill_seconds"] = fill(engine, options.rows, options.accounts)
-            log(f"  {options.rows:,} deals filled in {result['fill_seconds']:.1f} s")
+            if reused:
+                log(f"  reusing the kept database ({keep})")
+            else:
+                setup(engine, doc)
+                result["fill_seconds"] = fill(engine, options.rows, options.accounts)
+                log(f"  {options.rows:,} deals filled in {result['fill_seconds']:.1f} s")
             records, static = Records(engine), StaticDeals(static_engine)
             check_agreement(records, static, options.rows, options.accounts)
             ops = operations(records, static)
@@ -455,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gets", type=int, default=200)
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--document", type=Path, default=PRESET, help="the app document")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the filled database and reuse it next time"
+    )
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="cProfile N metadata calls per op"
     )

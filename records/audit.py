@@ -24,6 +24,10 @@ def diff(before: dict[str, Any], after: dict[str, Any], names) -> dict[str, list
     return changes
 
 
+# Built once: its compiled form is then found in SQLAlchemy's cache at once.
+_INSERT = insert(audit_log)
+
+
 def record_event(
     conn: Connection,
     *,
@@ -37,16 +41,17 @@ def record_event(
     at: dt.datetime | None = None,
 ) -> None:
     conn.execute(
-        insert(audit_log).values(
-            app=app,
-            entity=entity,
-            record_id=record_id,
-            action=action,
-            actor_id=actor.id,
-            at=at or dt.datetime.now(UTC),
-            changes=changes,
-            comment=comment,
-        )
+        _INSERT,
+        {
+            "app": app,
+            "entity": entity,
+            "record_id": record_id,
+            "action": action,
+            "actor_id": actor.id,
+            "at": at or dt.datetime.now(UTC),
+            "changes": changes,
+            "comment": comment,
+        },
     )
 
 

@@ -19,8 +19,22 @@ from metamodel.model import EntityModel
 
 def rule_data(conn: Connection, entity: EntityModel, record: dict, rule: Any, tables_for) -> dict:
     paths = sorted(followed_references(rule, entity), key=lambda path: path.count("."))
-    if not paths:
-        return record
+    return follow(conn, entity, record, paths, tables_for) if paths else record
+
+
+def follow(
+    conn: Connection,
+    entity: EntityModel,
+    record: dict,
+    paths: list[str],
+    tables_for,
+    cache: dict | None = None,
+) -> dict:
+    """``record`` with the references at ``paths`` (shallowest first) read as nested data.
+
+    ``cache`` (table, id) -> row, when given, keeps the records read for the next
+    call (an import reading the same few accounts for every row).
+    """
     data = dict(record)
     for path in paths:
         *parents, last = path.split(".")
@@ -35,6 +49,14 @@ def rule_data(conn: Connection, entity: EntityModel, record: dict, rule: Any, ta
         if target_id is None:
             continue
         table = tables_for(owner.fields[last].target)
-        row = conn.execute(select(table).where(table.c.id == target_id)).first()
-        holder[last] = dict(row._mapping) if row is not None else None
+        key = (table, target_id)
+        if cache is not None and key in cache:
+            found = cache[key]
+        else:
+            row = conn.execute(select(table).where(table.c.id == target_id)).first()
+            found = dict(row._mapping) if row is not None else None
+            if cache is not None:
+                cache[key] = found
+        # A copy: following a deeper path writes into it.
+        holder[last] = dict(found) if found is not None else None
     return data

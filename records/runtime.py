@@ -10,6 +10,7 @@ per (app, seq, entity).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from marshmallow import Schema
 from sqlalchemy import Table
@@ -42,6 +43,9 @@ class EntityRuntime:
     references_to_me: list[tuple[EntityModel, FieldModel]] = field(default_factory=list)
     # (entity, formula, reference field) elsewhere whose formula reads this entity's fields.
     formulas_reading_me: list[tuple[EntityModel, FieldModel, str]] = field(default_factory=list)
+    # What other modules derive from the model on first use (compiled rules and
+    # filters, serialisers), kept as long as this metadata version is.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -43,7 +43,8 @@ from .query import (
 )
 from .rule_data import rule_data
 from .runtime import EntityRuntime, attach_schema, build_runtime
-from .serialize import SYSTEM_FIELDS, as_json
+from .serialize import Serialiser, as_json
+from .statements import ID, IDS, statements
 from .timeline import timeline as build_timeline
 from .validation import blank, problems_from
 
@@ -81,18 +82,26 @@ class Records:
 
     # --- transactions and metadata ------------------------------------------------
 
+    # Each transaction first catches up with publishes made by any process (one
+    # tiny query, run inside the transaction, so on SQLite the metadata and the
+    # rows read come from one snapshot): a metadata change is seen by the next
+    # call. ``fresh=True`` skips it, for a caller that has itself just caught up
+    # for this unit of work (e.g. once per HTTP request, before the view runs).
+
     @contextmanager
-    def writing(self) -> Iterator[Connection]:
+    def writing(self, *, fresh: bool = False) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             conn.execution_options(**{IMMEDIATE: True})
             with conn.begin():
-                self.registry.refresh(conn)
+                if not fresh:
+                    self.registry.refresh(conn)
                 yield conn
 
     @contextmanager
-    def reading(self) -> Iterator[Connection]:
+    def reading(self, *, fresh: bool = False) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
-            self.registry.refresh(conn)
+            if not fresh:
+                self.registry.refresh(conn)
             yield conn
 
     def runtime(self, app: str, entity: str, conn: Connection | None = None) -> EntityRuntime:
@@ -119,15 +128,19 @@ class Records:
 
     # --- public operations -------------------------------------------------------
 
-    def create(self, actor: Actor, app: str, entity: str, data: Any) -> dict:
-        with self.writing() as conn:
+    def create(
+        self, actor: Actor, app: str, entity: str, data: Any, *, fresh: bool = False
+    ) -> dict:
+        with self.writing(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             record_id = self._create(conn, actor, runtime, data)
             return self._serialise(conn, actor, runtime, self._load(conn, runtime, record_id))
 
-    def create_many(self, actor: Actor, app: str, entity: str, items: list[Any]) -> list[int]:
+    def create_many(
+        self, actor: Actor, app: str, entity: str, items: list[Any], *, fresh: bool = False
+    ) -> list[int]:
         """All or nothing; problems point at ``/items/N/field``."""
-        with self.writing() as conn:
+        with self.writing(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             access.require(actor, runtime.entity, "create")
             ids, problems = [], []
@@ -143,8 +156,10 @@ class Records:
                 raise ValidationFailed(problems)
             return ids
 
-    def get(self, actor: Actor, app: str, entity: str, record_id: int) -> dict:
-        with self.reading() as conn:
+    def get(
+        self, actor: Actor, app: str, entity: str, record_id: int, *, fresh: bool = False
+    ) -> dict:
+        with self.reading(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id)
             self._require(conn, actor, runtime, "read", record)
@@ -159,8 +174,9 @@ class Records:
         data: Any,
         *,
         expected_version: int | None = None,
+        fresh: bool = False,
     ) -> dict:
-        with self.writing() as conn:
+        with self.writing(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             current = self._load(conn, runtime, record_id, lock=True)
             self._require(conn, actor, runtime, "update", current)
@@ -171,15 +187,19 @@ class Records:
             self._update(conn, actor, runtime, current, data)
             return self._serialise(conn, actor, runtime, self._load(conn, runtime, record_id))
 
-    def delete(self, actor: Actor, app: str, entity: str, record_id: int) -> None:
-        with self.writing() as conn:
+    def delete(
+        self, actor: Actor, app: str, entity: str, record_id: int, *, fresh: bool = False
+    ) -> None:
+        with self.writing(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             current = self._load(conn, runtime, record_id, lock=True)
             self._require(conn, actor, runtime, "delete", current)
             self._soft_delete(conn, actor, runtime, current, comment=None)
 
-    def restore(self, actor: Actor, app: str, entity: str, record_id: int) -> dict:
-        with self.writing() as conn:
+    def restore(
+        self, actor: Actor, app: str, entity: str, record_id: int, *, fresh: bool = False
+    ) -> dict:
+        with self.writing(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             current = self._load(conn, runtime, record_id, lock=True, deleted=True)
             self._require(conn, actor, runtime, "delete", current)
@@ -210,11 +230,19 @@ class Records:
             self._propagate(conn, runtime, restored, restored, set(), 0)
             return self._serialise(conn, actor, runtime, restored)
 
-    def list(self, actor: Actor, app: str, entity: str, query: ListQuery | None = None) -> dict:
+    def list(
+        self,
+        actor: Actor,
+        app: str,
+        entity: str,
+        query: ListQuery | None = None,
+        *,
+        fresh: bool = False,
+    ) -> dict:
         """A page of what ``actor`` may read: items, total (maybe estimated), page, per_page."""
         query = query or ListQuery()
         offset, limit = page_bounds(query)
-        with self.reading() as conn:
+        with self.reading(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             if runtime.entity.is_child:
                 raise NotFound(f"rows of {entity} are read with their parent record")
@@ -283,16 +311,20 @@ class Records:
                 raise NotFound(f"there is no file {file_id}")
             return stored
 
-    def timeline(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
+    def timeline(
+        self, actor: Actor, app: str, entity: str, record_id: int, *, fresh: bool = False
+    ) -> list[dict]:
         """The record's 360 view: related records of its timeline sources and its history."""
-        with self.reading() as conn:
+        with self.reading(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id)
             self._require(conn, actor, runtime, "read", record)
             return build_timeline(conn, self, actor, runtime, record_id)
 
-    def history(self, actor: Actor, app: str, entity: str, record_id: int) -> list[dict]:
-        with self.reading() as conn:
+    def history(
+        self, actor: Actor, app: str, entity: str, record_id: int, *, fresh: bool = False
+    ) -> list[dict]:
+        with self.reading(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id, deleted=None)
             self._require(conn, actor, runtime, "read", record)
@@ -323,17 +355,17 @@ class Records:
         lock=False,
         deleted: bool | None = False,
     ) -> dict:
-        table = runtime.table
         if (
             not isinstance(record_id, int)
             or isinstance(record_id, bool)
             or not 0 < record_id < 2**63
         ):
             raise NotFound(f"there is no {runtime.name} with id {record_id!r}")
-        query = select(table).where(table.c.id == record_id)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        prepared = statements(runtime)
+        query = (
+            prepared.load_locked if lock and conn.dialect.name == "postgresql" else prepared.load
+        )
+        row = conn.execute(query, {ID: record_id}).first()
         if row is None:
             raise NotFound(f"there is no {runtime.name} with id {record_id}")
         record = dict(row._mapping)
@@ -348,12 +380,7 @@ class Records:
     ) -> dict[str, dict[int, list[dict]]]:
         found: dict[str, dict[int, list[dict]]] = {}
         for name, child in runtime.children.items():
-            table = child.table
-            rows = conn.execute(
-                select(table)
-                .where(table.c.parent_id.in_(parent_ids))
-                .order_by(table.c.parent_id, table.c.row_order)
-            )
+            rows = conn.execute(statements(child).rows_of, {IDS: parent_ids})
             by_parent: dict[int, list[dict]] = {pid: [] for pid in parent_ids}
             for row in rows:
                 by_parent[row.parent_id].append(dict(row._mapping))
@@ -364,19 +391,11 @@ class Records:
         self, conn, runtime: EntityRuntime, ids: list[int]
     ) -> dict[str, dict[int, list[int]]]:
         found: dict[str, dict[int, list[int]]] = {}
-        for fld in runtime.entity.fields.values():
-            if fld.type_name != "multi_reference":
-                continue
-            link = runtime.published.link_table(runtime.name, fld.name)
-            rows = conn.execute(
-                select(link.c.source_id, link.c.target_id)
-                .where(link.c.source_id.in_(ids))
-                .order_by(link.c.source_id, link.c.position)
-            )
+        for name, query in statements(runtime).links.items():
             by_source: dict[int, list[int]] = {i: [] for i in ids}
-            for source, target in rows:
+            for source, target in conn.execute(query, {IDS: ids}):
                 by_source[source].append(target)
-            found[fld.name] = by_source
+            found[name] = by_source
         return found
 
     def _serialise(self, conn, actor: Actor, runtime: EntityRuntime, record: dict) -> dict:
@@ -389,25 +408,23 @@ class Records:
         ids = [r["id"] for r in records]
         children = self._children(conn, runtime, ids) if runtime.children and ids else {}
         links = self._links(conn, runtime, ids) if ids else {}
-        out = []
-        for record in records:
-            item = {name: record.get(name) for name in SYSTEM_FIELDS}
-            for fld in runtime.entity.fields.values():
-                if not access.readable(actor, fld):
-                    continue
-                if fld.type_name == "child_table":
-                    child = runtime.children[fld.name]
-                    item[fld.name] = [
-                        self._row_json(child, row) for row in children[fld.name][record["id"]]
-                    ]
-                elif fld.type_name == "multi_reference":
-                    item[fld.name] = links[fld.name][record["id"]]
-                elif fld.has_column:
-                    item[fld.name] = record.get(fld.name)
-            if record.get("deleted_at") is not None:
-                item["deleted_at"] = record["deleted_at"]
-            out.append(as_json(item))
-        return out
+        serialiser = self._serialiser(actor, runtime)
+        return [serialiser.record(record, children, links) for record in records]
+
+    @staticmethod
+    def _serialiser(actor: Actor, runtime: EntityRuntime) -> Serialiser:
+        """The serialiser for what ``actor`` may read (one per set of hidden fields)."""
+        restricted = runtime.cache.get("read_restricted")
+        if restricted is None:
+            restricted = runtime.cache["read_restricted"] = [
+                f for f in runtime.entity.fields.values() if f.doc.get("read_roles")
+            ]
+        hidden = frozenset(f.name for f in restricted if not access.readable(actor, f))
+        key = ("serialiser", hidden)
+        serialiser = runtime.cache.get(key)
+        if serialiser is None:
+            serialiser = runtime.cache[key] = Serialiser(runtime.entity, hidden)
+        return serialiser
 
     @staticmethod
     def _row_json(child: EntityRuntime, row: dict) -> dict:
@@ -637,6 +654,7 @@ class Records:
             raise Forbidden(f"rows of {runtime.name} are created with their parent record")
         values = self._validated(conn, actor, runtime, data, None, prefix)
         now = self.clock()
+        context = self.context(actor)
         row = {k: v for k, v in values.items() if self._is_column(runtime, k)}
         row.update(
             created_at=now, updated_at=now, created_by=actor.id, updated_by=actor.id, version=1
@@ -647,11 +665,9 @@ class Records:
         for fld in runtime.autonumbers:
             scope = f"{runtime.app_name}.{runtime.name}.{fld.name}"
             row[fld.name] = next_value(conn, scope, fld.doc["pattern"], now.date())
-        child_rows = self._computed_children(conn, actor, runtime, values)
-        row.update(compute(conn, runtime, row, self.tables_for, child_rows, self.context(actor)))
-        record_id = conn.execute(
-            insert(runtime.table).values(row).returning(runtime.table.c.id)
-        ).scalar_one()
+        child_rows = self._computed_children(conn, actor, runtime, values, context=context)
+        row.update(compute(conn, runtime, row, self.tables_for, child_rows, context))
+        record_id = conn.execute(statements(runtime).insert, row).scalar_one()
         row["id"] = record_id
         self._attach_files(conn, runtime, record_id, values)
         self._write_children(conn, actor, runtime, record_id, child_rows, now)
@@ -865,9 +881,10 @@ class Records:
     # --- children, links, computed -------------------------------------------------
 
     def _computed_children(
-        self, conn, actor, runtime, values, old_children=None, parent_id=None
+        self, conn, actor, runtime, values, old_children=None, parent_id=None, context=None
     ) -> dict[str, list[dict]]:
         """Validated child rows with their computed fields, for the child tables given."""
+        context = context or self.context(actor)
         result = {}
         for name, child in runtime.children.items():
             if name not in values:
@@ -884,7 +901,7 @@ class Records:
                         and fld.doc.get("default") is not None
                     ):
                         row[fld.name] = self._default(fld, actor)
-                row.update(compute(conn, child, row, self.tables_for, {}, self.context(actor)))
+                row.update(compute(conn, child, row, self.tables_for, {}, context))
                 rows.append(row)
             result[name] = rows
             values.pop(name, None)
@@ -893,6 +910,8 @@ class Records:
     def _write_children(self, conn, actor, runtime, parent_id, child_rows, now) -> None:
         for name, rows in child_rows.items():
             child = runtime.children[name]
+            # Rows with the same columns go in with one executemany.
+            batches: dict[tuple[str, ...], list[dict]] = {}
             for order, row in enumerate(rows):
                 values = {k: v for k, v in row.items() if self._is_column(child, k)}
                 values.update(
@@ -906,7 +925,9 @@ class Records:
                     version=1,
                 )
                 values.pop("id", None)
-                conn.execute(insert(child.table).values(values))
+                batches.setdefault(tuple(values), []).append(values)
+            for batch in batches.values():
+                conn.execute(statements(child).insert_rows, batch)
 
     def _replace_children(self, conn, actor, runtime, name, parent_id, rows, old_rows, now) -> None:
         child = runtime.children[name]
@@ -990,13 +1011,11 @@ class Records:
         """Recompute the computed fields of records ``ids``; write the ones that changed."""
         if not ids or not runtime.has_computed:
             return
-        table = runtime.table
+        prepared = statements(runtime)
         names = [f.name for f in runtime.lookups + runtime.rollups + runtime.formulas]
         for start in range(0, len(ids), 500):
             batch = ids[start : start + 500]
-            records = [
-                dict(r._mapping) for r in conn.execute(select(table).where(table.c.id.in_(batch)))
-            ]
+            records = [dict(r._mapping) for r in conn.execute(prepared.load_many, {IDS: batch})]
             children = self._children(conn, runtime, batch) if runtime.children else {}
             for record in records:
                 rows = {name: by_parent[record["id"]] for name, by_parent in children.items()}
@@ -1006,11 +1025,7 @@ class Records:
                 }
                 if not changed:
                     continue
-                conn.execute(
-                    update(table)
-                    .where(table.c.id == record["id"])
-                    .values({n: values[n] for n in changed})
-                )
+                conn.execute(prepared.update, {ID: record["id"], **{n: values[n] for n in changed}})
                 self._propagate(conn, runtime, record, {**record, **values}, changed, depth)
 
     # --- small helpers -----------------------------------------------------------

@@ -59,11 +59,12 @@ def sample_counts(name: str) -> dict[str, int]:
 def test_dry_run_import_and_import_again(crm):
     counts = sample_counts("sales_pipeline")
     total = sum(counts.values())
+    version = load_preset("sales_pipeline")["version"]
 
     dry = crm("preset", "import", "sales_pipeline", "--with-sample-data", "--dry-run")
 
     assert dry.exit_code == 0, dry.output
-    assert "plan for sales_pipeline 1.0.0:" in dry.output
+    assert f"plan for sales_pipeline {version}:" in dry.output
     assert "create entity 'deal'" in dry.output
     each = ", ".join(f"{entity} {count}" for entity, count in counts.items())
     assert f"sample records: {total} ({each})" in dry.output
@@ -72,11 +73,11 @@ def test_dry_run_import_and_import_again(crm):
 
     done = crm("preset", "import", "sales_pipeline", "--with-sample-data")
     assert done.exit_code == 0, done.output
-    assert f"imported sales_pipeline 1.0.0 (#1) with {total} sample records" in done.output
+    assert f"imported sales_pipeline {version} (#1) with {total} sample records" in done.output
 
     again = crm("preset", "import", "sales_pipeline", "--with-sample-data")
     assert again.exit_code == 0, again.output
-    assert "sales_pipeline 1.0.0: nothing to change" in again.output
+    assert f"sales_pipeline {version}: nothing to change" in again.output
     assert "none is added again" in again.output
     assert len(crm("app", "history", "sales_pipeline").output.splitlines()) == 1
 
@@ -157,6 +158,7 @@ def test_export_with_records_imports_into_a_fresh_database(crm, db_kind, tmp_pat
     assert exported.exit_code == 0, exported.output
     counts = sample_counts("sales_pipeline")
     total = sum(counts.values())
+    version = load_preset("sales_pipeline")["version"]
     assert f"exported {total} records as sample data" in exported.output
     assert "note: owners are not exported" in exported.output
     document = json.loads(target.read_text(encoding="utf-8"))

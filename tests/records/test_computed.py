@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from metamodel import publish
+from records.importing import import_file
+from records.query import ListQuery
 from records.service import Records
 
 from ..metamodel.builders import document, entity, field
@@ -76,3 +78,29 @@ def test_a_lookup_of_a_reference_builds_and_copies_the_id(engine, users):
     account = service.create(admin, "shop", "account", {"title": "A", "region": region["id"]})
     visit = service.create(admin, "shop", "visit", {"account": account["id"]})
     assert visit["region"] == region["id"]
+
+
+def test_an_import_computes_formulas_and_rollups_through_references_as_a_save_does(
+    service, users, tmp_path
+):
+    admin = users["admin"]
+    acme = service.create(admin, "shop", "account", {"name": "Acme", "tier": "A"})
+    beta = service.create(admin, "shop", "account", {"name": "Beta", "tier": "B"})
+    saved = service.create(
+        admin, "shop", "visit", {"account": acme["id"], "visited_on": "2026-01-02"}
+    )
+    path = tmp_path / "visits.csv"
+    path.write_text(
+        "account,visited_on\nAcme,2026-03-04\nBeta,2026-02-01\nBeta,\n,2026-05-05\n",
+        encoding="utf-8",
+    )
+    assert import_file(service, admin, "shop", "visit", path).imported == 4
+    visits = service.list(admin, "shop", "visit", ListQuery(sort="id"))["items"]
+    assert [v["badge"] for v in visits] == [saved["badge"], "T-A", "T-B", "T-B", "T-"]
+    assert saved["badge"] == "T-A"
+    for account, first, last in (
+        (acme, "2026-01-02", "2026-03-04"),
+        (beta, "2026-02-01", "2026-02-01"),
+    ):
+        got = service.get(admin, "shop", "account", account["id"])
+        assert (got["first_contact"], got["last_contact"]) == (first, last)

@@ -491,3 +491,38 @@ def test_a_page_costs_the_same_number_of_queries_whatever_its_size(records, user
     page = records.list(admin, APP, "deal", _query(per_page=40))
     assert len(page["items"]) == 40 and all(len(item["lines"]) == 2 for item in page["items"])
     assert len(statements) == small
+
+
+def test_each_call_sees_a_publish_made_elsewhere_unless_told_it_is_fresh(
+    engine, records, users, example_doc
+):
+    """The registry is brought up to date inside each call's transaction (one query);
+    ``fresh=True`` skips that for a caller that has just done it itself."""
+    from sqlalchemy import event
+
+    from metamodel import publish
+
+    admin = users["admin"]
+    account = make_account(records, admin)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    records.get(admin, APP, "account", account["id"])
+    assert sum("generation" in s for s in statements) == 1
+    statements.clear()
+    records.get(admin, APP, "account", account["id"], fresh=True)
+    assert not any("generation" in s for s in statements)
+
+    # Another process publishes a new field: the next call knows it ...
+    newer = {**example_doc, "version": "1.1.0"}
+    newer["entities"] = [
+        {**e, "fields": [*e["fields"], {"name": "slogan", "type": "text"}]}
+        if e["name"] == "account"
+        else e
+        for e in example_doc["entities"]
+    ]
+    publish.apply_document(engine, newer)
+    with pytest.raises(ValidationFailed) as stale:  # ... a call told it is fresh does not
+        records.update(admin, APP, "account", account["id"], {"slogan": "x"}, fresh=True)
+    assert paths(stale) == {"/slogan"}
+    updated = records.update(admin, APP, "account", account["id"], {"slogan": "x"})
+    assert updated["slogan"] == "x"
