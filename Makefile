@@ -12,10 +12,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Serve the app on SQLite (instance/crm.db) with the demo app loaded.
+# Serve the app on SQLite (instance/crm.db) with the demo app and its sample data (idempotent).
 run: $(STAMP)
 	$(CRM) init --admin-password admin
-	$(CRM) app apply presets/sales_pipeline.json --yes
+	$(CRM) preset import sales_pipeline --with-sample-data --yes
 	$(CRM) run --host 127.0.0.1 --port 5000
 
 # The whole test suite, on SQLite and then on PostgreSQL.
@@ -32,3 +32,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m bench.records_crud
 	$(VENV)/bin/python -m bench.records_import
 	$(VENV)/bin/python -m bench.workflows
+	$(VENV)/bin/python -m bench.pages
