@@ -14,9 +14,15 @@ order rotating from round to round) so all see the same machine load:
 
 Target: p50 of ``fire`` and of ``approve`` < 15 ms (wall-clock). The table also
 shows this process's CPU time per call (``cpu p50``; PostgreSQL's own work is not
-in it): on a busy machine the wall-clock times grow, the CPU times much less.
+in it): on a busy machine the wall-clock times grow, the CPU times much less; and
+the SQL statements each call sends (``stmts``, the most any call sent; on SQLite
+this counts the ``BEGIN IMMEDIATE`` of a write transaction).
 
     python -m bench.workflows [--db sqlite|postgresql|both] [--deals 2000] [--rounds 300]
+                              [--profile N]
+
+``--profile N`` then runs N more rounds with each operation under cProfile and
+writes ``bench/results/workflows-<db>-<operation>-profile.txt``.
 
 Prints a table and writes ``bench/results/workflows-<db>.json``; exits 1 when a
 target is missed, 2 when the engine does not do what the benchmark expects.
@@ -26,9 +32,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import random
 import shutil
 import statistics
@@ -41,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 
 from app.accounts import create_user
 from metamodel.db import make_engine
@@ -187,7 +196,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def summary(samples: list[float], cpu: list[float]) -> dict[str, float]:
+def summary(samples: list[float], cpu: list[float], statements: list[int]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
     return {
         "n": len(ms),
@@ -195,26 +204,73 @@ def summary(samples: list[float], cpu: list[float]) -> dict[str, float]:
         "p95_ms": percentile(ms, 0.95),
         "mean_ms": statistics.fmean(ms),
         "cpu_p50_ms": statistics.median(c * 1000 for c in cpu),
+        "statements": max(statements),
+        "statements_min": min(statements),
     }
 
 
-def measure(records, flow, people, ids: list[int], rounds: int, warmup: int, seed: int) -> dict:
+@contextlib.contextmanager
+def counting(engine: Engine) -> Iterator[list[int]]:
+    """A one-item list counting the statements ``engine`` sends while the block runs."""
+    sent = [0]
+
+    def count(*_):
+        sent[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def rounds_of(
+    ids: list[int], first: int, count: int, seed: int
+) -> Iterator[tuple[int, int, int, str]]:
+    """Round ``index``'s deal, the other deal it updates and the new amount."""
     rng = random.Random(seed)
-    timings: dict[str, list[float]] = {name: [] for name in OPERATIONS}
-    cpu: dict[str, list[float]] = {name: [] for name in OPERATIONS}
-    sequence = orders()
-    for index in range(warmup + rounds):
+    for index in range(first, first + count):
         deal = ids[index % len(ids)]
         other = ids[(index + len(ids) // 2) % len(ids)]
-        amount = f"{rng.randint(1000, 99999)}.00"
+        yield index, deal, other, f"{rng.randint(1000, 99999)}.00"
+
+
+def measure(
+    engine, records, flow, people, ids: list[int], rounds: int, warmup: int, seed: int
+) -> dict:
+    timings: dict[str, list[float]] = {name: [] for name in OPERATIONS}
+    cpu: dict[str, list[float]] = {name: [] for name in OPERATIONS}
+    statements: dict[str, list[int]] = {name: [] for name in OPERATIONS}
+    sequence = orders()
+    with counting(engine) as sent:
+        for index, deal, other, amount in rounds_of(ids, 0, warmup + rounds, seed):
+            calls = round_calls(records, flow, people, deal, other, amount)
+            for name in sequence[index % len(sequence)]:
+                sent[0] = 0
+                started, cpu_started = time.perf_counter(), time.process_time()
+                calls[name]()
+                if index >= warmup:
+                    timings[name].append(time.perf_counter() - started)
+                    cpu[name].append(time.process_time() - cpu_started)
+                    statements[name].append(sent[0])
+    return {name: summary(timings[name], cpu[name], statements[name]) for name in OPERATIONS}
+
+
+def profile(records, flow, people, ids: list[int], first: int, count: int, stem: str) -> None:
+    """cProfile each operation over ``count`` more rounds; one text file per operation."""
+    profilers = {name: cProfile.Profile() for name in OPERATIONS}
+    for _index, deal, other, amount in rounds_of(ids, first, count, seed=7):
         calls = round_calls(records, flow, people, deal, other, amount)
-        for name in sequence[index % len(sequence)]:
-            started, cpu_started = time.perf_counter(), time.process_time()
+        for name in OPERATIONS:
+            profilers[name].enable()
             calls[name]()
-            if index >= warmup:
-                timings[name].append(time.perf_counter() - started)
-                cpu[name].append(time.process_time() - cpu_started)
-    return {name: summary(timings[name], cpu[name]) for name in OPERATIONS}
+            profilers[name].disable()
+    for name, profiler in profilers.items():
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(50)
+        stats.sort_stats("tottime").print_stats(30)
+        (RESULTS / f"{stem}-{name}-profile.txt").write_text(out.getvalue())
 
 
 # --- running ----------------------------------------------------------------------
@@ -236,8 +292,13 @@ def run(db: str, options: argparse.Namespace, log) -> dict[str, Any]:
             records = Records(engine)
             flow = Workflows(records)
             result["operations"] = measure(
-                records, flow, people, ids, options.rounds, options.warmup, options.seed
+                engine, records, flow, people, ids, options.rounds, options.warmup, options.seed
             )
+            if options.profile:
+                log(f"  profiling {options.profile} more rounds…")
+                first = options.warmup + options.rounds
+                profile(records, flow, people, ids, first, options.profile, f"workflows-{db}")
+                result["profile_files"] = f"bench/results/workflows-{db}-*-profile.txt"
         finally:
             engine.dispose()
     result["load_after"] = os.getloadavg()
@@ -259,7 +320,7 @@ def print_table(result: dict[str, Any]) -> None:
     )
     header = (
         f"{'operation':<9} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'cpu p50':>8} "
-        f"{'× update':>9}  verdict"
+        f"{'stmts':>6} {'× update':>9}  verdict"
     )
     print(header)
     print("-" * len(header))
@@ -273,7 +334,7 @@ def print_table(result: dict[str, Any]) -> None:
             verdict = "(yardstick)"
         print(
             f"{name:<9} {op['p50_ms']:8.2f} {op['p95_ms']:8.2f} {op['mean_ms']:8.2f} "
-            f"{op['cpu_p50_ms']:8.2f} {op['vs_update_p50']:9.2f}  {verdict}"
+            f"{op['cpu_p50_ms']:8.2f} {op['statements']:6d} {op['vs_update_p50']:9.2f}  {verdict}"
         )
     print(f"overall: {'PASS' if result['passed'] else 'FAIL'}")
 
@@ -285,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=300, help="measured rounds")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="cProfile N more rounds per operation"
+    )
     options = parser.parse_args(argv)
     if options.deals < 2 or options.rounds < 1:
         parser.error("--deals must be at least 2 and --rounds at least 1")

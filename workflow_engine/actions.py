@@ -18,7 +18,7 @@ from records.errors import Forbidden, RecordConflict, ValidationFailed
 
 from . import tasks
 from .approvals import advance, approvers_of, close_as, enter, fail, tally
-from .approvers import active, user_id, usernames
+from .approvers import active, user_id
 from .calls import Call
 from .cases import Case, locked
 
@@ -33,11 +33,11 @@ def act(call: Call, task_id: int, action: str, payload: dict | None) -> Case:
     payload = payload or {}
     if not isinstance(payload, dict):
         raise ValidationFailed([Problem("", "the payload must be an object")])
-    found = tasks.get(call.conn, task_id)
-    if found is None:
+    case = locked(call, task_id=task_id)
+    # Read after the lock, with the approval's other tasks: as it is now, not as it was.
+    task = next((t for t in case.all_tasks if t["id"] == task_id), None)
+    if task is None:
         raise NotFound(f"there is no approval task {task_id}")
-    case = locked(call, found["approval_id"])
-    task = tasks.get(call.conn, task_id)
     _check_may_act(call, case, task)
     comment = _text(payload.get("comment"), "/comment")
     before = case.state
@@ -69,7 +69,7 @@ def act(call: Call, task_id: int, action: str, payload: dict | None) -> Case:
 
 def _check_may_act(call: Call, case: Case, task: dict) -> None:
     if task["assignee_id"] != call.actor.id and not call.actor.is_admin:
-        owner = usernames(call.conn, [task["assignee_id"]]).get(task["assignee_id"], "someone")
+        owner = call.usernames([task["assignee_id"]]).get(task["assignee_id"], "someone")
         raise Forbidden(f"this task is {owner}'s; only they (or an admin) may act on it")
     if task["kind"] != tasks.APPROVE:
         raise RecordConflict("this is a copy for your information; there is nothing to decide")
@@ -88,7 +88,7 @@ def _on_behalf_of(call: Call, task: dict) -> int | None:
 
 def _decided(case: Case, task: dict, comment: str | None) -> None:
     """After an approve or reject: close the seat, then pass or fail the step if decided."""
-    tasks.close(case.call, case.id, seat=task["seat"], round=task["round"])
+    tasks.close(case.call, case.all_tasks, seat=task["seat"], round=task["round"])
     outcome = tally(case)
     if outcome == "passed":
         advance(case, comment)
@@ -99,7 +99,7 @@ def _decided(case: Case, task: dict, comment: str | None) -> None:
 
 
 def _next_level(case: Case) -> None:
-    current = tasks.of_approval(case.call.conn, case.id, round=case.row["round"])
+    current = case.tasks_where(round=case.row["round"])
     if any(t["status"] == tasks.OPEN for t in current):
         return
     waiting = [t for t in current if t["status"] == tasks.WAITING]
@@ -121,11 +121,7 @@ def _send_back(case: Case, task: dict, to: Any, comment: str | None) -> dict:
         raise ValidationFailed([Problem("/to", "send back to 'previous' or 'start'")])
     tasks.decide(case.call, task, "sent_back", comment)
     current = case.row["step_index"]
-    earlier = [
-        t["step_index"]
-        for t in tasks.of_approval(case.call.conn, case.id)
-        if t["step_index"] < current
-    ]
+    earlier = [t["step_index"] for t in case.tasks_where() if t["step_index"] < current]
     target = None
     if to == "previous" and earlier:
         step = case.transition.steps[max(earlier)]
@@ -139,7 +135,7 @@ def _send_back(case: Case, task: dict, to: Any, comment: str | None) -> dict:
         close_as(case, "sent_back", comment)
         case.notify([case.row["submitter_id"]], "sent_back", message)
         return {"to": "start"}
-    tasks.close(case.call, case.id, round=case.row["round"])
+    tasks.close(case.call, case.all_tasks, round=case.row["round"])
     enter(case, target, approvers)
     case.notify([case.row["submitter_id"]], "sent_back", message)
     return {"to": "previous", "to_step": target.name}
@@ -154,16 +150,22 @@ def _transfer(case: Case, task: dict, username: Any, comment: str | None) -> str
         raise ValidationFailed([Problem("/to", f"the task is already {username}'s")])
     _refuse_if_holding(case, [target])
     tasks.decide(call, task, "transferred", comment)
-    new = tasks.create(
+    (new,) = tasks.create(
         call,
-        case.row,
-        case.step,
-        target,
-        source="transferred",
-        level=task["level"],
-        seat=task["seat"],
-        due_at=task["due_at"],
-        escalated_at=task["escalated_at"],
+        case.all_tasks,
+        [
+            tasks.new(
+                call,
+                case.row,
+                case.step,
+                target,
+                source="transferred",
+                level=task["level"],
+                seat=task["seat"],
+                due_at=task["due_at"],
+                escalated_at=task["escalated_at"],
+            )
+        ],
     )
     case.notify(
         [new["assignee_id"]],
@@ -186,11 +188,10 @@ def _add_approvers(case: Case, task: dict, names: Any, comment: str | None) -> l
             added.append(found)
     if problems:
         raise ValidationFailed(problems)
-    added = active(call.conn, added)
+    added = active(call.conn, added, call.names)
     _refuse_if_holding(case, added)
-    opened = []
-    for user in added:
-        new = tasks.create(
+    rows = [
+        tasks.new(
             call,
             case.row,
             case.step,
@@ -199,7 +200,9 @@ def _add_approvers(case: Case, task: dict, names: Any, comment: str | None) -> l
             level=task["level"],
             due_at=tasks.due(case.step, call.now),
         )
-        opened.append(new["assignee_id"])
+        for user in added
+    ]
+    opened = [new["assignee_id"] for new in tasks.create(call, case.all_tasks, rows)]
     case.notify(
         opened,
         "assigned",
@@ -209,11 +212,11 @@ def _add_approvers(case: Case, task: dict, names: Any, comment: str | None) -> l
 
 
 def _refuse_if_holding(case: Case, users: list[int]) -> None:
-    current = tasks.of_approval(case.call.conn, case.id, round=case.row["round"])
+    current = case.tasks_where(round=case.row["round"])
     holding = {t["assignee_id"] for t in current if t["status"] in tasks.LIVE}
     already = [u for u in users if u in holding]
     if already:
-        names = ", ".join(usernames(case.call.conn, already).values())
+        names = ", ".join(case.call.usernames(already).values())
         raise RecordConflict(f"{names} already decide{'s' if len(already) == 1 else ''} this step")
 
 
@@ -223,9 +226,9 @@ def withdraw(call: Call, approval_id: int) -> Case:
         raise RecordConflict(f"this approval is already {case.row['status'].replace('_', ' ')}")
     if case.row["submitter_id"] != call.actor.id and not call.actor.is_admin:
         raise Forbidden("only the user who asked for the approval may withdraw it")
-    approved = [t for t in tasks.of_approval(call.conn, case.id) if t["status"] == "approved"]
+    approved = [t for t in case.tasks_where() if t["status"] == "approved"]
     if approved:
-        who = usernames(call.conn, [approved[0]["acted_by"]]).get(approved[0]["acted_by"], "")
+        who = call.usernames([approved[0]["acted_by"]]).get(approved[0]["acted_by"], "")
         raise RecordConflict(
             f"{who} already approved step {approved[0]['step_name']}, so the approval can't "
             "be withdrawn; ask an approver to send it back"

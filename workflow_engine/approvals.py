@@ -16,25 +16,23 @@ step's ``when`` sees the record as its approvers left it. Whoever an overdue
 step is escalated to decides the step on their own (see ``deadlines``).
 
 Concurrency: actions work on a locked :class:`~workflow_engine.cases.Case` and
-re-read their task inside the transaction; a partial unique index keeps one open
-approval per record.
+read their task (with the approval's others) only once the lock is held; a
+partial unique index keeps one open approval per record.
 """
 
 from __future__ import annotations
 
 import math
 
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from metamodel.jsonlogic import RuleError
-from metamodel.system_tables import approvals
 from metamodel.text import localise
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
 
-from . import tasks
-from .approvers import Subject, notified, resolve, usernames, with_role
+from . import statements, tasks
+from .approvers import Subject, notified, resolve, with_role
 from .calls import Call
 from .cases import OPEN, Case
 from .definitions import Step, Transition, Workflow
@@ -58,6 +56,7 @@ def start(
     first = next_step(call, runtime, transition, record, subject, 0)
     if first is None:
         return None
+    step, approvers = first
     row = {
         "app": runtime.app_name,
         "entity": runtime.name,
@@ -70,37 +69,28 @@ def start(
         "pending_state": transition.pending_state,
         "submitter_id": call.actor.id,
         "status": OPEN,
-        "step_index": -1,
-        "round": 0,
+        # Written as already in its first step (the first round): one statement, not two.
+        "step_index": step.index,
+        "round": 1,
         "version": 1,
         "comment": comment,
         "started_at": call.now,
         "closed_at": None,
     }
     try:
-        with call.conn.begin_nested():
-            row["id"] = call.conn.execute(
-                insert(approvals).values(row).returning(approvals.c.id)
-            ).scalar_one()
+        # No savepoint: a duplicate refuses the whole call, so its transaction is rolled back.
+        row["id"] = call.conn.execute(statements.insert_approval, row).scalar_one()
     except IntegrityError:
         raise RecordConflict(
             f"{runtime.name} {record['id']} already has an open approval"
         ) from None
-    case = Case(call, row, workflow, transition, runtime, record)
+    case = Case(call, row, workflow, transition, runtime, record, task_rows=[])
     if transition.pending_state and transition.pending_state != from_state:
         move(call, runtime, workflow, record["id"], transition.pending_state, comment=comment)
         case.refresh_record()
-    case.log("submit", from_state, comment=comment, step=first[0].name)
-    copied = resolve(call.conn, transition.cc, subject)
-    for user in copied:
-        tasks.create(call, row, None, user, kind=tasks.CC, source="cc")
-    case.notify(
-        copied,
-        "cc",
-        f"{call.actor.username} asked for approval of {case.title}: "
-        f"{transition.title} (for your information)",
-    )
-    enter(case, *first)
+    case.log("submit", from_state, comment=comment, step=step.name)
+    copied = resolve(call.conn, transition.cc, subject, call.names)
+    enter(case, step, approvers, entered=True, copied=copied)
     return case
 
 
@@ -130,10 +120,10 @@ def next_step(
 
 def approvers_of(call: Call, step: Step, subject: Subject) -> list[int]:
     """Who decides ``step``: its approvers, else admins (or nobody, with ``skip``)."""
-    found = resolve(call.conn, step.approvers, subject)
+    found = resolve(call.conn, step.approvers, subject, call.names)
     if found or step.on_no_approver == "skip":
         return found
-    admins = with_role(call.conn, "admin")
+    admins = with_role(call.conn, "admin", call.names)
     if not admins:
         raise RecordConflict(
             f"nobody can approve step '{step.name}': no user resolves from its approvers "
@@ -142,27 +132,56 @@ def approvers_of(call: Call, step: Step, subject: Subject) -> list[int]:
     return admins
 
 
-def enter(case: Case, step: Step, approvers: list[int]) -> None:
-    case.save(step_index=step.index, round=case.row["round"] + 1)
-    opened = []
+def enter(
+    case: Case,
+    step: Step,
+    approvers: list[int],
+    *,
+    entered: bool = False,
+    copied: list[int] | None = None,
+) -> None:
+    """Give ``step``'s approvers their tasks (and ``copied`` users theirs, when opening).
+
+    ``entered``: the approval row says so already (a new approval is written in its
+    first step).
+    """
+    call = case.call
+    if not entered:
+        case.save(step_index=step.index, round=case.row["round"] + 1)
+    rows = [
+        tasks.new(call, case.row, None, user, kind=tasks.CC, source="cc") for user in copied or ()
+    ]
     for position, user in enumerate(approvers):
         waiting = step.chain and position > 0
-        task = tasks.create(
-            case.call,
-            case.row,
-            step,
-            user,
-            level=position + 1 if step.chain else 0,
-            status=tasks.WAITING if waiting else tasks.OPEN,
-            due_at=None if waiting else tasks.due(step, case.call.now),
+        rows.append(
+            tasks.new(
+                call,
+                case.row,
+                step,
+                user,
+                level=position + 1 if step.chain else 0,
+                status=tasks.WAITING if waiting else tasks.OPEN,
+                due_at=None if waiting else tasks.due(step, call.now),
+            )
         )
-        if not waiting:
-            opened.append(task["assignee_id"])
+    created = tasks.create(call, case.all_tasks, rows)
+    if copied:
+        case.notify(
+            copied,
+            "cc",
+            f"{call.actor.username} asked for approval of {case.title}: "
+            f"{case.transition.title} (for your information)",
+        )
+    opened = [
+        t["assignee_id"]
+        for t in created
+        if t["kind"] == tasks.APPROVE and t["status"] == tasks.OPEN
+    ]
     _tell_assigned(case, opened, step)
 
 
 def _tell_assigned(case: Case, users: list[int], step: Step) -> None:
-    submitter = usernames(case.call.conn, [case.row["submitter_id"]]).get(
+    submitter = case.call.usernames([case.row["submitter_id"]]).get(
         case.row["submitter_id"], "someone"
     )
     case.notify(
@@ -190,7 +209,7 @@ def required(step: Step, seats: int) -> int:
 def tally(case: Case) -> str:
     """``passed``, ``failed`` or ``open``: where the current step stands."""
     step = case.step
-    current = tasks.of_approval(case.call.conn, case.id, round=case.row["round"])
+    current = case.tasks_where(round=case.row["round"])
     escalated = [t for t in current if t["source"] == "escalated"]
     if any(t["status"] == "approved" for t in escalated):
         return "passed"
@@ -214,8 +233,7 @@ def tally(case: Case) -> str:
 
 def advance(case: Case, comment: str | None) -> None:
     """The current step passed: on to the next step that applies, or done."""
-    tasks.close(case.call, case.id, round=case.row["round"])
-    case.refresh_record()
+    # The record is as locked() read it: nothing in this call has changed it since.
     following = next_step(
         case.call,
         case.runtime,
@@ -225,8 +243,9 @@ def advance(case: Case, comment: str | None) -> None:
         case.row["step_index"] + 1,
     )
     if following is None:
-        complete(case, comment)
+        complete(case, comment)  # closes the step's tasks with the copies, in one statement
     else:
+        tasks.close(case.call, case.all_tasks, round=case.row["round"])
         enter(case, *following)
 
 
@@ -234,7 +253,7 @@ def complete(case: Case, comment: str | None) -> None:
     """Every step passed: the record reaches ``to``, with the transition's ``set``."""
     call = case.call
     case.save(status="approved", closed_at=call.now)
-    tasks.close(call, case.id, kind=None)
+    tasks.close(call, case.all_tasks, kind=None)
     values = assigned_values(case.runtime, case.transition, call)
     move(
         call,
@@ -254,7 +273,7 @@ def fail(case: Case, comment: str | None) -> None:
     """Rejected: the record goes to ``reject_to``, or back to where it was."""
     call = case.call
     case.save(status="rejected", closed_at=call.now)
-    tasks.close(call, case.id, kind=None)
+    tasks.close(call, case.all_tasks, kind=None)
     target = case.transition.reject_to or case.row["from_state"]
     move(call, case.runtime, case.workflow, case.row["record_id"], target, comment=comment)
     case.refresh_record()
@@ -268,7 +287,7 @@ def close_as(case: Case, status: str, comment: str | None) -> list[dict]:
     """End the approval without a decision (withdrawn, sent back to the start)."""
     call = case.call
     case.save(status=status, closed_at=call.now)
-    closed = tasks.close(call, case.id, kind=None)
+    closed = tasks.close(call, case.all_tasks, kind=None)
     move(
         call,
         case.runtime,
@@ -282,11 +301,11 @@ def close_as(case: Case, status: str, comment: str | None) -> list[dict]:
 
 
 def _copied(case: Case) -> list[int]:
-    return [t["assignee_id"] for t in tasks.of_approval(case.call.conn, case.id, kind=tasks.CC)]
+    return [t["assignee_id"] for t in case.tasks_where(kind=tasks.CC)]
 
 
 def _watchers(case: Case) -> list[int]:
     found: list[int] = []
     for party in case.transition.notify:
-        found += notified(case.call.conn, party, case.subject)
+        found += notified(case.call.conn, party, case.subject, case.call.names)
     return found

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from metamodel.model import EntityModel
 from metamodel.system_tables import users
 
+from . import statements
 from .definitions import OWNER
 from .paths import value_at
 
@@ -34,22 +35,30 @@ class Subject:
     tables_for: Any
 
 
-def resolve(conn: Connection, spec: dict | None, subject: Subject) -> list[int]:
+# Each lookup below takes an optional ``names`` dict (id -> username) that it fills with the
+# users it read, so a caller showing them later needs no second query.
+
+
+def resolve(
+    conn: Connection, spec: dict | None, subject: Subject, names: dict | None = None
+) -> list[int]:
     """The active users ``spec`` names, in a stable order, each once."""
     if not spec:
         return []
     if "role" in spec:
-        return with_role(conn, spec["role"])
+        return with_role(conn, spec["role"], names)
     if "users" in spec:
-        return by_username(conn, spec["users"])
+        return by_username(conn, spec["users"], names)
     if "field" in spec:
-        return active(conn, [_user_at(conn, subject, spec["field"])])
+        return active(conn, [_user_at(conn, subject, spec["field"])], names)
     if "manager_of" in spec:
-        return managers(conn, _manager_base(conn, subject, spec["manager_of"]), spec)
+        return managers(conn, _manager_base(conn, subject, spec["manager_of"]), spec, names)
     return []
 
 
-def managers(conn: Connection, user_id: int | None, spec: dict) -> list[int]:
+def managers(
+    conn: Connection, user_id: int | None, spec: dict, names: dict | None = None
+) -> list[int]:
     """The reporting line above ``user_id``: ``levels`` managers, or all of them for -1."""
     levels = spec.get("levels", 1)
     found: list[int] = []
@@ -61,37 +70,40 @@ def managers(conn: Connection, user_id: int | None, spec: dict) -> list[int]:
             break
         seen.add(current)
         found.append(current)
-    return active(conn, found)
+    return active(conn, found, names)
 
 
-def with_role(conn: Connection, role: str) -> list[int]:
-    rows = conn.execute(
-        select(users.c.id, users.c.roles).where(users.c.active.is_(True)).order_by(users.c.id)
-    )
-    return [row.id for row in rows if role in (row.roles or [])]
+def with_role(conn: Connection, role: str, names: dict | None = None) -> list[int]:
+    rows = conn.execute(statements.active_users)
+    found = [row for row in rows if role in (row.roles or [])]
+    if names is not None:
+        names.update((row.id, row.username) for row in found)
+    return [row.id for row in found]
 
 
-def by_username(conn: Connection, names: Iterable[str]) -> list[int]:
-    names = list(names)
+def by_username(
+    conn: Connection, usernames_: Iterable[str], names: dict | None = None
+) -> list[int]:
+    usernames_ = list(usernames_)
     found = dict(
         conn.execute(
             select(users.c.username, users.c.id).where(
-                users.c.username.in_(names), users.c.active.is_(True)
+                users.c.username.in_(usernames_), users.c.active.is_(True)
             )
         ).all()
     )
-    return _unique(found[name] for name in names if name in found)
+    if names is not None:
+        names.update((i, name) for name, i in found.items())
+    return _unique(found[name] for name in usernames_ if name in found)
 
 
-def active(conn: Connection, ids: Iterable[int | None]) -> list[int]:
+def active(conn: Connection, ids: Iterable[int | None], names: dict | None = None) -> list[int]:
     wanted = [i for i in ids if isinstance(i, int)]
     if not wanted:
         return []
-    alive = set(
-        conn.execute(
-            select(users.c.id).where(users.c.id.in_(wanted), users.c.active.is_(True))
-        ).scalars()
-    )
+    alive = dict(conn.execute(statements.active_among, {statements.IDS: wanted}).all())
+    if names is not None:
+        names.update(alive)
     return _unique(i for i in wanted if i in alive)
 
 
@@ -99,9 +111,7 @@ def usernames(conn: Connection, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return dict(
-        conn.execute(select(users.c.id, users.c.username).where(users.c.id.in_(wanted))).all()
-    )
+    return dict(conn.execute(statements.names_of, {statements.IDS: sorted(wanted)}).all())
 
 
 def user_id(conn: Connection, username: str) -> int | None:
@@ -110,13 +120,15 @@ def user_id(conn: Connection, username: str) -> int | None:
     ).scalar()
 
 
-def notified(conn: Connection, party: Any, subject: Subject) -> list[int]:
+def notified(
+    conn: Connection, party: Any, subject: Subject, names: dict | None = None
+) -> list[int]:
     """The users a ``notify`` entry names: ``$owner``, a role, or an approvers object."""
     if party == OWNER:
-        return active(conn, [subject.record.get("owner")])
+        return active(conn, [subject.record.get("owner")], names)
     if isinstance(party, str):
-        return with_role(conn, party)
-    return resolve(conn, party, subject)
+        return with_role(conn, party, names)
+    return resolve(conn, party, subject, names)
 
 
 def _user_at(conn: Connection, subject: Subject, path: str) -> int | None:

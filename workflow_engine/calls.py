@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from records.rule_data import rule_data
 from records.runtime import EntityRuntime
 from records.service import Records
 
+from . import statements
+
 if TYPE_CHECKING:
     from .notifications import Notice
 
@@ -28,6 +31,14 @@ class Call:
     now: dt.datetime
     # The notifications saved so far, delivered once the transaction has committed.
     sent: list[Notice] = field(default_factory=list)
+    # Notification rows not written yet: :meth:`flush` writes them in one statement.
+    unsaved: list[dict] = field(default_factory=list)
+    # Usernames this call has read already (id -> username).
+    names: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.actor.id is not None:
+            self.names[self.actor.id] = self.actor.username
 
     @property
     def is_postgresql(self) -> bool:
@@ -60,3 +71,20 @@ class Call:
 
     def serialise(self, runtime: EntityRuntime, record: dict) -> dict:
         return self.records.serialise_many(self.conn, self.actor, runtime, [record])[0]
+
+    def usernames(self, ids: Iterable[int | None]) -> dict[int, str]:
+        """The usernames of ``ids``; only the ones this call has not seen yet are read."""
+        wanted = {i for i in ids if i is not None}
+        missing = wanted - self.names.keys()
+        if missing:
+            self.names.update(
+                self.conn.execute(statements.names_of, {statements.IDS: sorted(missing)}).all()
+            )
+        # In id order, as the query used to return them.
+        return {i: self.names[i] for i in sorted(wanted) if i in self.names}
+
+    def flush(self) -> None:
+        """Write the notifications kept so far (one INSERT for all of them)."""
+        if self.unsaved:
+            self.conn.execute(statements.insert_notifications, self.unsaved)
+            self.unsaved = []

@@ -1,26 +1,25 @@
-"""An approval being worked on: its row (locked), its definition and its record.
+"""An approval being worked on: its row (locked), its definition, its record and its tasks.
 
 Every change to an approval goes through a :class:`Case` got from :func:`locked`,
 which locks the approval row (``FOR UPDATE`` on PostgreSQL; SQLite's write
 transaction already excludes other writers) and then the record's row, always in
-that order, and writes the approval row back only at the version it read.
+that order, and writes the approval row back only at the version it read. Its
+tasks are read once, after the lock, and kept up to date by ``tasks``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-
 from metamodel.errors import NotFound
-from metamodel.system_tables import approvals
+from metamodel.model import EntityModel
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
 
-from . import history, notifications
+from . import history, notifications, statements, tasks
 from .approvers import Subject
 from .calls import Call
-from .definitions import Step, Transition, Workflow
+from .definitions import Step, Transition, Workflow, snapshot
 from .views import record_title
 
 OPEN = "open"
@@ -36,6 +35,8 @@ class Case:
     transition: Transition
     runtime: EntityRuntime
     record: dict
+    # Every task of the approval, in id order; read when first needed (see all_tasks).
+    task_rows: list[dict] | None = None
 
     @property
     def id(self) -> int:
@@ -58,6 +59,18 @@ class Case:
     @property
     def title(self) -> str:
         return record_title(self.runtime, self.record)
+
+    @property
+    def all_tasks(self) -> list[dict]:
+        """Every task of the approval, read once (the row is locked, so it stays true)."""
+        if self.task_rows is None:
+            self.task_rows = tasks.all_of(self.call, self.id)
+        return self.task_rows
+
+    def tasks_where(
+        self, *, round: int | None = None, kind: str | None = tasks.APPROVE
+    ) -> list[dict]:
+        return tasks.matching(self.all_tasks, round=round, kind=kind)
 
     def notify(self, users, kind: str, message: str) -> None:
         notifications.send(
@@ -93,9 +106,8 @@ class Case:
         """Write the approval row at the version this call read, or refuse."""
         values["version"] = self.row["version"] + 1
         done = self.call.conn.execute(
-            update(approvals)
-            .where(approvals.c.id == self.id, approvals.c.version == self.row["version"])
-            .values(values)
+            statements.save_approval,
+            {statements.ID: self.id, statements.VERSION: self.row["version"], **values},
         )
         if done.rowcount != 1:
             raise RecordConflict("the approval changed meanwhile; reload it and try again")
@@ -107,34 +119,43 @@ class Case:
 
 def open_for(call: Call, app: str, entity: str, record_id: int) -> dict | None:
     row = call.conn.execute(
-        select(approvals).where(
-            approvals.c.app == app,
-            approvals.c.entity == entity,
-            approvals.c.record_id == record_id,
-            approvals.c.status == OPEN,
-        )
+        statements.open_approval,
+        {statements.APP: app, statements.ENTITY: entity, statements.RECORD: record_id},
     ).first()
     return dict(row._mapping) if row else None
 
 
-def locked(call: Call, approval_id: int) -> Case:
-    """The approval with its row locked for this transaction, and its record locked too."""
-    query = select(approvals).where(approvals.c.id == approval_id)
-    if call.is_postgresql:
-        query = query.with_for_update()
-    found = call.conn.execute(query).first()
+def locked(call: Call, approval_id: int | None = None, *, task_id: int | None = None) -> Case:
+    """The approval (or the approval of task ``task_id``), its row and its record locked.
+
+    One statement finds and locks the approval row, whichever id is given: a task
+    never changes approvals, so reading its approval_id before the lock is safe.
+    """
+    # FOR UPDATE on PostgreSQL; SQLite has no row locks, its write transaction suffices.
+    lock = call.is_postgresql
+    if task_id is not None:
+        query = statements.approval_of_task_locked if lock else statements.approval_of_task
+        found = call.conn.execute(query, {statements.TASK: task_id}).first()
+    else:
+        query = statements.approval_locked if lock else statements.approval
+        found = call.conn.execute(query, {statements.ID: approval_id}).first()
     if found is None:
+        if task_id is not None:
+            raise NotFound(f"there is no approval task {task_id}")
         raise NotFound(f"there is no approval {approval_id}")
     row = dict(found._mapping)
-    workflow = Workflow.from_doc(row["definition"])
+    submitter = row.pop(statements.SUBMITTER_NAME)
+    if submitter is not None:
+        call.names[row["submitter_id"]] = submitter
     runtime = call.runtime(row["app"], row["entity"])
+    workflow = snapshot(runtime.entity, row["definition"])
     record = call.load(runtime, row["record_id"], lock=True)
     return Case(call, row, workflow, workflow.transitions[row["transition"]], runtime, record)
 
 
-def waiting_label(row: dict) -> str:
+def waiting_label(row: dict, entity: EntityModel) -> str:
     """How a refusal names an open approval: its transition and current step."""
-    workflow = Workflow.from_doc(row["definition"])
+    workflow = snapshot(entity, row["definition"])
     transition = workflow.transitions[row["transition"]]
     step = transition.steps[row["step_index"]] if row["step_index"] >= 0 else None
     return f"{transition.title}, step {step.name}" if step else transition.title

@@ -22,7 +22,7 @@ from records.actor import SYSTEM
 from records.service import Records
 
 from . import tasks
-from .approvers import resolve, usernames
+from .approvers import resolve
 from .calls import Call
 from .cases import locked
 from .notifications import Notice
@@ -63,6 +63,7 @@ def tick(
         with records.writing() as conn:
             call = Call(conn, records, SYSTEM, now)
             escalated += escalate(call, approval_id)
+            call.flush()
         if deliver is not None:
             deliver(call.sent)
     return escalated
@@ -74,34 +75,32 @@ def escalate(call: Call, approval_id: int) -> int:
         return 0
     late = [
         t
-        for t in tasks.of_approval(call.conn, case.id, round=case.row["round"])
+        for t in case.tasks_where(round=case.row["round"])
         if t["status"] == tasks.OPEN
         and t["escalated_at"] is None
         and t["due_at"] is not None
         and t["due_at"] < call.now
     ]
-    marked = [t for t in late if _mark(call, t["id"])]
+    marked = [t for t in late if _mark(call, t)]
     if not marked:
         return 0
     step = case.step
     holding = {
         t["assignee_id"]
-        for t in tasks.of_approval(call.conn, case.id, round=case.row["round"])
+        for t in case.tasks_where(round=case.row["round"])
         if t["status"] in tasks.LIVE
     }
-    targets = [u for u in resolve(call.conn, step.escalate_to, case.subject) if u not in holding]
-    late_names = ", ".join(usernames(call.conn, [t["assignee_id"] for t in marked]).values())
-    opened = [
-        tasks.create(
-            call,
-            case.row,
-            step,
-            user,
-            source="escalated",
-            level=min(t["level"] for t in marked),
-        )["assignee_id"]
-        for user in targets
+    targets = [
+        u
+        for u in resolve(call.conn, step.escalate_to, case.subject, call.names)
+        if u not in holding
     ]
+    late_names = ", ".join(call.usernames([t["assignee_id"] for t in marked]).values())
+    level = min(t["level"] for t in marked)
+    rows = [
+        tasks.new(call, case.row, step, user, source="escalated", level=level) for user in targets
+    ]
+    opened = [new["assignee_id"] for new in tasks.create(call, case.all_tasks, rows)]
     if opened:
         message = (
             f"the approval of {case.title} ({case.transition.title}, step {step.name}) is "
@@ -117,20 +116,23 @@ def escalate(call: Call, approval_id: int) -> int:
         step=step.name,
         tasks=[t["id"] for t in marked],
         overdue=late_names,
-        to=list(usernames(call.conn, opened).values()),
+        to=list(call.usernames(opened).values()),
     )
     return len(marked)
 
 
-def _mark(call: Call, task_id: int) -> bool:
+def _mark(call: Call, task: dict) -> bool:
     """Claim the escalation of one task; False when another tick already did."""
     done = call.conn.execute(
         update(approval_tasks)
         .where(
-            approval_tasks.c.id == task_id,
+            approval_tasks.c.id == task["id"],
             approval_tasks.c.status == tasks.OPEN,
             approval_tasks.c.escalated_at.is_(None),
         )
         .values(escalated_at=call.now)
     )
-    return done.rowcount == 1
+    if done.rowcount != 1:
+        return False
+    task["escalated_at"] = call.now
+    return True

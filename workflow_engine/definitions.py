@@ -1,15 +1,18 @@
 """Workflows as plain data: states, transitions and approval steps read from an app document.
 
 A workflow is never an object with behaviour attached to records; it is the
-document's own description, parsed once per call into frozen dataclasses. The
-same parser reads the snapshot an approval keeps (``crm_approvals.definition``),
-so a running approval follows the version it started with.
+document's own description, parsed into frozen dataclasses once per published
+app version (the entity model of a version never changes, so the parse is kept
+with it). The same parser reads the snapshot an approval keeps
+(``crm_approvals.definition``), so a running approval follows the version it
+started with; a snapshot equal to the current definition reuses its parse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from metamodel.errors import NotFound
 from metamodel.model import EntityModel
@@ -136,13 +139,28 @@ class Workflow:
         return localise(self.states.get(state, {}).get("label")) or state
 
 
+# Parsed workflows per entity model, dropped with the model (an older app version).
+_parsed: WeakKeyDictionary[EntityModel, tuple[Workflow, ...]] = WeakKeyDictionary()
+
+
 def workflows_of(entity: EntityModel) -> list[Workflow]:
     """The workflows of ``entity`` in the app version ``entity`` belongs to."""
-    return [
-        Workflow.from_doc(doc)
-        for doc in entity.app.list_of("workflows")
-        if doc.get("entity") == entity.name
-    ]
+    found = _parsed.get(entity)
+    if found is None:
+        found = _parsed[entity] = tuple(
+            Workflow.from_doc(doc)
+            for doc in entity.app.list_of("workflows")
+            if doc.get("entity") == entity.name
+        )
+    return list(found)
+
+
+def snapshot(entity: EntityModel, doc: dict) -> Workflow:
+    """The workflow an approval keeps (``definition``): the current parse when it is the same."""
+    for workflow in workflows_of(entity):
+        if workflow.doc == doc:
+            return workflow
+    return Workflow.from_doc(doc)
 
 
 def find_transition(entity: EntityModel, name: str) -> tuple[Workflow, Transition]:

@@ -16,24 +16,29 @@ from metamodel.errors import NotFound, Problem
 from metamodel.system_tables import delegations, users
 from records.errors import Forbidden, ValidationFailed
 
+from . import statements
 from .approvers import active, user_id
 
 
-def delegate_of(conn: Connection, user: int, at: dt.datetime) -> int | None:
-    """Whom ``user``'s tasks go to at ``at``, if anyone."""
+def delegates_of(conn: Connection, users_: list[int], at: dt.datetime) -> dict[int, int]:
+    """Whom each of ``users_`` hands tasks to at ``at``: the latest delegation to an active user.
+
+    One query for all of them (a second only when someone has delegated).
+    """
+    wanted = sorted(set(users_))
+    if not wanted:
+        return {}
     rows = conn.execute(
-        select(delegations.c.delegate_id)
-        .where(
-            delegations.c.user_id == user,
-            delegations.c.starts_at <= at,
-            delegations.c.ends_at > at,
-        )
-        .order_by(delegations.c.created_at.desc(), delegations.c.id.desc())
-    ).scalars()
-    for delegate in rows:
-        if active(conn, [delegate]):
-            return delegate
-    return None
+        statements.delegations_of, {statements.IDS: wanted, statements.AT: at}
+    ).all()
+    if not rows:
+        return {}
+    alive = set(active(conn, [delegate for _, delegate in rows]))
+    found: dict[int, int] = {}
+    for user, delegate in rows:
+        if user not in found and delegate in alive:
+            found[user] = delegate
+    return found
 
 
 def create(

@@ -38,7 +38,7 @@ from . import (
 )
 from .approvers import Subject, notified
 from .calls import Call
-from .definitions import find_transition, workflows_of
+from .definitions import find_transition, snapshot, workflows_of
 from .locks import guard
 from .machine import assigned_values, move, refusals
 from .notifications import Deliver, Notice
@@ -59,6 +59,7 @@ class Workflows:
         with self.records.writing() as conn:
             call = Call(conn, self.records, actor, self.records.clock())
             yield call
+            call.flush()
         self._deliver(call.sent)
 
     def _deliver(self, notices: list[Notice]) -> None:
@@ -130,11 +131,7 @@ class Workflows:
             if chosen.needs_approval:
                 case = approvals.start(call, runtime, workflow, chosen, record, comment)
                 if case is not None:
-                    return {
-                        "record": call.serialise(runtime, case.record),
-                        "state": case.state,
-                        "approval": approval_view(call.conn, case.row, actor),
-                    }
+                    return self._outcome(call, case)
             values = assigned_values(runtime, chosen, call)
             move(call, runtime, workflow, record_id, chosen.to, values=values, comment=comment)
             moved = call.load(runtime, record_id)
@@ -163,11 +160,15 @@ class Workflows:
             runtime = call.runtime(app, entity)
             record = call.load(runtime, record_id)
             row = cases.open_for(call, app, entity, record_id)
-            if not call.may("read", runtime, record) and not (
-                row and any(t["assignee_id"] == actor.id for t in self._tasks(call, row))
+            every = tasks.all_of(call, row["id"]) if row else []
+            if not call.may("read", runtime, record) and not any(
+                t["assignee_id"] == actor.id for t in every
             ):
                 raise Forbidden(f"you may not read {entity} {record_id}")
-            return approval_view(call.conn, row, actor) if row else None
+            if row is None:
+                return None
+            workflow = snapshot(runtime.entity, row["definition"])
+            return approval_view(call, row, workflow=workflow, every=every)
 
     def act(self, actor: Actor, task_id: int, action: str, payload: dict | None = None) -> dict:
         """An approver's action on a task (see ``actions``); returns the approval and record."""
@@ -225,18 +226,14 @@ class Workflows:
     @staticmethod
     def _waiting(call: Call, runtime: EntityRuntime, record_id: int) -> str | None:
         row = cases.open_for(call, runtime.app_name, runtime.name, record_id)
-        return cases.waiting_label(row) if row else None
-
-    @staticmethod
-    def _tasks(call: Call, row: dict) -> list[dict]:
-        return tasks.of_approval(call.conn, row["id"], kind=None)
+        return cases.waiting_label(row, runtime.entity) if row else None
 
     @staticmethod
     def _outcome(call: Call, case: cases.Case) -> dict:
         return {
             "record": call.serialise(case.runtime, case.record),
             "state": case.state,
-            "approval": approval_view(call.conn, case.row, call.actor),
+            "approval": approval_view(call, case.row, workflow=case.workflow, every=case.all_tasks),
         }
 
     @staticmethod
@@ -246,7 +243,7 @@ class Workflows:
         subject = Subject(runtime.entity, record, call.actor.id, call.tables_for)
         users: list[int] = []
         for party in transition.notify:
-            users += notified(call.conn, party, subject)
+            users += notified(call.conn, party, subject, call.names)
         notifications.send(
             call,
             users,

@@ -9,11 +9,9 @@ workflow, transition, step, task ...).
 
 from __future__ import annotations
 
-from sqlalchemy import insert
-
-from metamodel.system_tables import audit_log
 from records.serialize import json_value
 
+from . import statements
 from .calls import Call
 
 
@@ -33,15 +31,16 @@ def record(
     if on_behalf_of is not None:
         details["on_behalf_of"] = on_behalf_of
     call.conn.execute(
-        insert(audit_log).values(
-            app=app,
-            entity=entity,
-            record_id=record_id,
-            action=action,
-            actor_id=call.actor.id,
-            on_behalf_of=on_behalf_of,
-            at=call.now,
-            changes={"state": list(state), "details": json_value(details)},
-            comment=comment,
-        )
+        statements.insert_event,
+        {
+            "app": app,
+            "entity": entity,
+            "record_id": record_id,
+            "action": action,
+            "actor_id": call.actor.id,
+            "on_behalf_of": on_behalf_of,
+            "at": call.now,
+            "changes": {"state": list(state), "details": json_value(details)},
+            "comment": comment,
+        },
     )

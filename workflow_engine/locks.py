@@ -10,15 +10,15 @@ says ``editable: false`` is not edited or deleted at all.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from metamodel.system_tables import approval_tasks, approvals
 from metamodel.text import localise
 from records.actor import Actor
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
 
-from .definitions import Workflow, workflows_of
+from . import statements
+from .definitions import snapshot, workflows_of
 
 
 def guard(
@@ -34,12 +34,12 @@ def guard(
         return
     name = f"this {localise(runtime.entity.label).lower()}"
     approval = conn.execute(
-        select(approvals).where(
-            approvals.c.app == runtime.app_name,
-            approvals.c.entity == runtime.name,
-            approvals.c.record_id == current["id"],
-            approvals.c.status == "open",
-        )
+        statements.open_approval,
+        {
+            statements.APP: runtime.app_name,
+            statements.ENTITY: runtime.name,
+            statements.RECORD: current["id"],
+        },
     ).first()
     if approval is not None:
         _under_approval(conn, actor, runtime, approval, changed, name)
@@ -55,7 +55,7 @@ def guard(
 
 
 def _under_approval(conn, actor, runtime, approval, changed, name) -> None:
-    transition = Workflow.from_doc(approval.definition).transitions[approval.transition]
+    transition = snapshot(runtime.entity, approval.definition).transitions[approval.transition]
     step = transition.steps[approval.step_index]
     waiting = f"{name} is waiting for approval (step {step.name})"
     if changed is None:
@@ -64,12 +64,7 @@ def _under_approval(conn, actor, runtime, approval, changed, name) -> None:
     edited = {n for n in changed if not (n in fields and fields[n].computed)}
     deciders = set(
         conn.execute(
-            select(approval_tasks.c.assignee_id).where(
-                approval_tasks.c.approval_id == approval.id,
-                approval_tasks.c.round == approval.round,
-                approval_tasks.c.kind == "approve",
-                approval_tasks.c.status == "open",
-            )
+            statements.deciders, {statements.ID: approval.id, "_round": approval.round}
         ).scalars()
     )
     allowed = set(step.editable_fields)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from metamodel.system_tables import notifications
 from records.serialize import json_value
@@ -54,21 +54,19 @@ def send(
     recipients = [u for u in dict.fromkeys(user_ids) if u is not None and u != call.actor.id]
     if not recipients:
         return
-    call.conn.execute(
-        insert(notifications),
-        [
-            {
-                "user_id": user,
-                "kind": kind,
-                "app": app,
-                "entity": entity,
-                "record_id": record_id,
-                "approval_id": approval_id,
-                "message": message,
-                "created_at": call.now,
-            }
-            for user in recipients
-        ],
+    # Kept on the call and written in one INSERT when the call ends (Call.flush).
+    call.unsaved.extend(
+        {
+            "user_id": user,
+            "kind": kind,
+            "app": app,
+            "entity": entity,
+            "record_id": record_id,
+            "approval_id": approval_id,
+            "message": message,
+            "created_at": call.now,
+        }
+        for user in recipients
     )
     call.sent.extend(
         Notice(user, kind, message, app, entity, record_id, approval_id) for user in recipients

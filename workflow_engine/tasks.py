@@ -9,46 +9,63 @@ managers, not yet anyone's turn), ``approved``, ``rejected``, ``sent_back``,
 Tasks that stand for the same approver share a ``seat``: a transfer keeps the
 seat. A step counts seats, not tasks. ``round`` ties a task to one entry into
 its step; sending an approval back starts a new round.
+
+A call that changes an approval reads its tasks once, after locking it (see
+``cases.Case.all_tasks``), and the functions here that write tasks keep that
+list (``every``, in id order) as the database has it: every task of an approval
+is written under its lock, so the list stays true for the rest of the call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, insert, select, update
-
-from metamodel.system_tables import approval_tasks
-
+from . import statements
 from .calls import Call
 from .definitions import Step
-from .delegations import delegate_of
+from .delegations import delegates_of
 
 APPROVE, CC = "approve", "cc"
 OPEN, WAITING = "open", "waiting"
 LIVE = (OPEN, WAITING)
 
 
-def get(conn: Connection, task_id: int) -> dict | None:
-    row = conn.execute(select(approval_tasks).where(approval_tasks.c.id == task_id)).first()
-    return dict(row._mapping) if row else None
+def all_of(call: Call, approval_id: int) -> list[dict]:
+    """Every task of the approval, in id order; the assignees' names go to ``call.names``."""
+    every = []
+    for row in call.conn.execute(statements.tasks_of, {statements.ID: approval_id}):
+        task = dict(row._mapping)
+        name = task.pop(statements.ASSIGNEE_NAME)
+        if name is not None:
+            call.names[task["assignee_id"]] = name
+        every.append(task)
+    return every
 
 
-def of_approval(
-    conn: Connection, approval_id: int, *, round: int | None = None, kind: str | None = APPROVE
+def matching(
+    every: list[dict],
+    *,
+    round: int | None = None,
+    kind: str | None = APPROVE,
+    seat: int | None = None,
+    live: bool = False,
 ) -> list[dict]:
-    query = select(approval_tasks).where(approval_tasks.c.approval_id == approval_id)
-    if round is not None:
-        query = query.where(approval_tasks.c.round == round)
-    if kind is not None:
-        query = query.where(approval_tasks.c.kind == kind)
-    return [dict(r._mapping) for r in conn.execute(query.order_by(approval_tasks.c.id))]
+    """The tasks of ``every`` (an approval's tasks) selected: the same dicts, not copies."""
+    return [
+        t
+        for t in every
+        if (round is None or t["round"] == round)
+        and (kind is None or t["kind"] == kind)
+        and (seat is None or t["seat"] == seat)
+        and (not live or t["status"] in LIVE)
+    ]
 
 
 def due(step: Step, now: dt.datetime) -> dt.datetime | None:
     return now + dt.timedelta(hours=step.due_hours) if step.due_hours else None
 
 
-def create(
+def new(
     call: Call,
     approval: dict,
     step: Step | None,
@@ -62,13 +79,8 @@ def create(
     due_at: dt.datetime | None = None,
     escalated_at: dt.datetime | None = None,
 ) -> dict:
-    """A new task; an open one goes to the assignee's delegate when they have one now."""
-    on_behalf_of = None
-    if status == OPEN and kind == APPROVE:
-        delegate = delegate_of(call.conn, assignee, call.now)
-        if delegate is not None:
-            assignee, on_behalf_of = delegate, assignee
-    row = {
+    """A task to create (with :func:`create`): every column but ``id``."""
+    return {
         "approval_id": approval["id"],
         "step_index": step.index if step else -1,
         "step_name": step.name if step else "cc",
@@ -78,68 +90,91 @@ def create(
         "kind": kind,
         "source": source,
         "assignee_id": assignee,
-        "on_behalf_of": on_behalf_of,
+        "on_behalf_of": None,
         "status": status,
         "created_at": call.now,
+        "acted_at": None,
+        "acted_by": None,
+        "comment": None,
         "due_at": due_at,
         "escalated_at": escalated_at,
     }
-    task_id = call.conn.execute(
-        insert(approval_tasks).values(row).returning(approval_tasks.c.id)
-    ).scalar_one()
-    if seat is None:
-        row["seat"] = task_id
-        call.conn.execute(
-            update(approval_tasks).where(approval_tasks.c.id == task_id).values(seat=task_id)
-        )
-    return {**row, "id": task_id}
+
+
+def create(call: Call, every: list[dict], rows: list[dict]) -> list[dict]:
+    """Insert the tasks ``rows`` (from :func:`new`), in order; adds them to ``every``.
+
+    An open decision goes to the assignee's delegate when they have one now. A
+    task without a seat is a seat of its own (its seat is its id). Three
+    statements, however many tasks: the delegations, the insert, the seats.
+    """
+    if not rows:
+        return []
+    deciding = [r["assignee_id"] for r in rows if r["status"] == OPEN and r["kind"] == APPROVE]
+    delegated = delegates_of(call.conn, deciding, call.now)
+    rows = [dict(r) for r in rows]
+    for row in rows:
+        delegate = delegated.get(row["assignee_id"])
+        if delegate is not None and row["status"] == OPEN and row["kind"] == APPROVE:
+            row["assignee_id"], row["on_behalf_of"] = delegate, row["assignee_id"]
+    for row, task_id in zip(rows, _insert(call, rows), strict=True):
+        row["id"] = task_id
+    own = [row for row in rows if row["seat"] is None]
+    if own:
+        call.conn.execute(statements.own_seats, {statements.IDS: [row["id"] for row in own]})
+        for row in own:
+            row["seat"] = row["id"]
+    every.extend(rows)
+    every.sort(key=lambda t: t["id"])
+    return rows
+
+
+def _insert(call: Call, rows: list[dict]) -> list[int]:
+    """Insert ``rows`` in one statement; their ids, in the order of ``rows``."""
+    if call.is_postgresql:
+        return list(call.conn.execute(statements.insert_tasks_ordered, rows).scalars())
+    # SQLAlchemy keeps the order on SQLite only by inserting row by row. SQLite numbers the
+    # rows of one INSERT in the order given (its write transaction excludes other writers),
+    # so the ids returned, in whatever order they come, sorted are the rows' ids.
+    return sorted(call.conn.execute(statements.insert_tasks, rows).scalars())
 
 
 def activate(call: Call, task: dict, step: Step) -> dict:
     """A waiting level's turn: open its task (to the delegate, if one is named now)."""
     values = {"status": OPEN, "due_at": due(step, call.now), "created_at": call.now}
-    delegate = delegate_of(call.conn, task["assignee_id"], call.now)
+    delegate = delegates_of(call.conn, [task["assignee_id"]], call.now).get(task["assignee_id"])
     if delegate is not None:
         values.update(assignee_id=delegate, on_behalf_of=task["assignee_id"])
-    call.conn.execute(
-        update(approval_tasks).where(approval_tasks.c.id == task["id"]).values(values)
-    )
-    return {**task, **values}
+    call.conn.execute(statements.update_task, {statements.ID: task["id"], **values})
+    task.update(values)
+    return task
 
 
 def decide(call: Call, task: dict, status: str, comment: str | None) -> None:
     """Record the assignee's (or an admin's) decision on an open task."""
-    call.conn.execute(
-        update(approval_tasks)
-        .where(approval_tasks.c.id == task["id"], approval_tasks.c.status == OPEN)
-        .values(status=status, acted_at=call.now, acted_by=call.actor.id, comment=comment)
-    )
+    values = {"status": status, "acted_at": call.now, "acted_by": call.actor.id, "comment": comment}
+    call.conn.execute(statements.decide_task, {statements.ID: task["id"], **values})
+    task.update(values)
 
 
 def close(
     call: Call,
-    approval_id: int,
+    every: list[dict],
     *,
     status: str = "closed",
     kind: str | None = APPROVE,
     seat: int | None = None,
     round: int | None = None,
 ) -> list[dict]:
-    """Close the live tasks selected; returns them as they were."""
-    query = select(approval_tasks).where(
-        approval_tasks.c.approval_id == approval_id, approval_tasks.c.status.in_(LIVE)
+    """Close the live tasks of ``every`` selected; returns them as they were."""
+    closing = matching(every, kind=kind, seat=seat, round=round, live=True)
+    if not closing:
+        return []
+    before = [dict(t) for t in closing]
+    call.conn.execute(
+        statements.update_tasks,
+        {statements.IDS: [t["id"] for t in closing], "status": status, "acted_at": call.now},
     )
-    if kind is not None:
-        query = query.where(approval_tasks.c.kind == kind)
-    if seat is not None:
-        query = query.where(approval_tasks.c.seat == seat)
-    if round is not None:
-        query = query.where(approval_tasks.c.round == round)
-    closing = [dict(r._mapping) for r in call.conn.execute(query)]
-    if closing:
-        call.conn.execute(
-            update(approval_tasks)
-            .where(approval_tasks.c.id.in_([t["id"] for t in closing]))
-            .values(status=status, acted_at=call.now)
-        )
-    return closing
+    for task in closing:
+        task.update(status=status, acted_at=call.now)
+    return before

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from metamodel.text import localise
-from records.actor import Actor
 from records.runtime import EntityRuntime
 from records.serialize import json_value
 
 from . import tasks
-from .approvers import usernames
+from .calls import Call
 from .definitions import Workflow
 
 
@@ -22,12 +19,20 @@ def record_title(runtime: EntityRuntime, record: dict) -> str:
     return f"{name} '{title}' (#{record['id']})" if title else f"{name} #{record['id']}"
 
 
-def approval_view(conn: Connection, row: dict, actor: Actor) -> dict:
-    workflow = Workflow.from_doc(row["definition"])
+def approval_view(
+    call: Call, row: dict, *, workflow: Workflow | None = None, every: list[dict] | None = None
+) -> dict:
+    """The approval ``row`` as ``call.actor`` sees it.
+
+    ``workflow`` (its parsed definition) and ``every`` (all its tasks, in id order)
+    are read here when the caller does not have them already.
+    """
+    actor = call.actor
+    workflow = workflow or Workflow.from_doc(row["definition"])
     transition = workflow.transitions[row["transition"]]
-    every = tasks.of_approval(conn, row["id"], kind=None)
-    names = usernames(
-        conn,
+    if every is None:
+        every = tasks.all_of(call, row["id"])
+    names = call.usernames(
         [row["submitter_id"]]
         + [t["assignee_id"] for t in every]
         + [t["on_behalf_of"] for t in every]

@@ -158,7 +158,6 @@ def test_export_with_records_imports_into_a_fresh_database(crm, db_kind, tmp_pat
     assert exported.exit_code == 0, exported.output
     counts = sample_counts("sales_pipeline")
     total = sum(counts.values())
-    version = load_preset("sales_pipeline")["version"]
     assert f"exported {total} records as sample data" in exported.output
     assert "note: owners are not exported" in exported.output
     document = json.loads(target.read_text(encoding="utf-8"))
