@@ -278,3 +278,35 @@ preset_imports = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_crm_preset_imports_app", "app", "id"),
 )
+
+# --- import jobs (owned by records/import_jobs.py) ---------------------------------
+
+# A CSV or XLSX file imported in the background: its state is here, not in a worker,
+# so any worker answers for it. ``errors`` holds the first problems, each with a
+# JSON Pointer /rows/<line>/<column>; ``error_count`` counts them all.
+import_jobs = Table(
+    "crm_import_jobs",
+    system_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("app", String(30), nullable=False),
+    Column("entity", String(30), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("format", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("skip_invalid", Boolean, nullable=False),
+    Column("rows_read", BigInteger, nullable=False),
+    Column("rows_imported", BigInteger, nullable=False),
+    Column("rows_rejected", BigInteger, nullable=False),
+    Column("error_count", BigInteger, nullable=False),
+    Column("errors", JSON, nullable=False),
+    Column("message", Text),
+    Column("file_path", String(1000)),
+    Column("rejects_path", String(1000)),
+    Column("created_by", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    # Last word from the worker running it: a running job silent for long is stale.
+    Column("heartbeat_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Index("ix_crm_import_jobs_creator", "created_by", "id"),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..runtime import runtime
-from . import apps, dashboards, errors, openapi, records, service, workflows
+from . import apps, dashboards, errors, imports, openapi, records, service, workflows
 from .auth import current_actor
 from .paths import PREFIX
 
@@ -32,5 +32,6 @@ blueprint.register_blueprint(records.blueprint)
 blueprint.register_blueprint(openapi.blueprint)
 blueprint.register_blueprint(dashboards.blueprint)
 blueprint.register_blueprint(workflows.blueprint)
+blueprint.register_blueprint(imports.blueprint)
 
 __all__ = ["PREFIX", "blueprint", "current_actor"]

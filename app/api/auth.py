@@ -9,8 +9,10 @@ every view asks this one function either way.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from flask import g, request
+from sqlalchemy.exc import OperationalError
 
 from metamodel.db import IMMEDIATE
 from metamodel.sqltypes import UTC
@@ -20,6 +22,8 @@ from .. import accounts
 from ..identity import session_actor
 from ..runtime import runtime
 from .errors import Unauthenticated
+
+log = logging.getLogger(__name__)
 
 
 def current_actor() -> Actor:
@@ -48,8 +52,13 @@ def _from_bearer_token() -> Actor:
         )
     now = dt.datetime.now(UTC)
     if accounts.token_needs_touch(found, now):
-        with engine.connect() as conn:
-            conn.execution_options(**{IMMEDIATE: True})
-            with conn.begin():
-                accounts.touch_token(conn, found.token_id, now)
+        try:
+            with engine.connect() as conn:
+                conn.execution_options(**{IMMEDIATE: True})
+                with conn.begin():
+                    accounts.touch_token(conn, found.token_id, now)
+        except OperationalError:
+            # "Last used" is a courtesy: a database busy with a long write (an import
+            # holding SQLite's lock) must not turn a valid call into a failure.
+            log.warning("could not record the use of token %s", found.token_id, exc_info=True)
     return Actor(found.user_id, found.username, frozenset(found.roles))

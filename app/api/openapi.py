@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify
 
 from ..runtime import runtime
 from .dashboards import dashboard_paths
+from .import_paths import import_components, import_paths, import_record_paths
 from .paths import ERROR_STATUSES, IDENTIFIER, TEXT, app_paths, json_content, record_paths
 from .schemas import ref, register_entity
 from .service import records_service
@@ -54,9 +55,11 @@ def build_spec() -> dict[str, Any]:
     )
     _common_components(spec)
     workflow_components(spec)
+    import_components(spec)
     app_paths(spec)
     dashboard_paths(spec)
     workflow_paths(spec)
+    import_paths(spec)
     registry = runtime().registry
     service = records_service()
     for app_name in registry.app_names():
@@ -67,6 +70,7 @@ def build_spec() -> dict[str, Any]:
             register_entity(spec, plugin, entity_runtime)
             record_paths(spec, entity_runtime)
             workflow_record_paths(spec, entity_runtime)
+            import_record_paths(spec, entity_runtime)
     return spec.to_dict()
 
 

@@ -657,3 +657,18 @@ def test_openapi_reflects_a_publish_at_once(as_, example_doc):
     assert f"{RECORDS}/visit/{{id}}" in after["paths"]
     created = as_["li"].post("/visit", json={"place": "Suzhou"})
     assert created.status_code == 201 and created.get_json()["place"] == "Suzhou"
+
+
+def test_a_busy_database_does_not_fail_a_call_over_recording_the_token_use(
+    as_, engine, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    def busy(*_args):
+        raise OperationalError("UPDATE crm_api_tokens", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(accounts, "touch_token", busy)
+    with engine.begin() as conn:
+        conn.execute(update(api_tokens).values(last_used_at=None))
+    response = as_["li"].get("/api/v1/apps")
+    assert response.status_code == 200

@@ -19,6 +19,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from app import accounts, create_app
 from metamodel import publish, store
+from records import import_jobs
 from records.actor import Actor
 from records.service import Records
 from workflow_engine import Workflows
@@ -66,6 +67,8 @@ def api_app(db_url, tmp_path):
     # admin's, so the workflow operations' examples (record 1, task 1) find them.
     Workflows(records).fire(admin, APP, "deal", 1, "request_discount")
     yield app, token
+    # The fuzzer starts real import jobs: let them end before the database goes.
+    assert import_jobs.wait_for_jobs(timeout=60)
     engine.dispose()
 
 
