@@ -17,6 +17,7 @@ from typing import Any
 from babel.dates import format_time
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
+from sqlalchemy import func, select
 
 from metamodel.errors import CrmError, Problem
 from metamodel.model import EntityModel, FieldModel
@@ -24,7 +25,15 @@ from metamodel.text import localise
 from records import access
 from records.actor import Actor
 from records.errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
-from records.query import ListQuery
+from records.query import (
+    ListQuery,
+    check_readable,
+    compile_rule,
+    order_by,
+    page_bounds,
+    search_condition,
+    visible,
+)
 from records.service import Records
 from workflow_engine import Workflows
 from workflow_engine.definitions import Workflow, workflows_of
@@ -35,9 +44,13 @@ from .cells import Chip, option_chip
 from .list_filters import combine
 
 CARDS_PER_COLUMN = 20
+# A column's count stops here ("more than 1,000 records"): enough to size a column up.
+COLUMN_COUNT_CAP = 1000
 CARD_FIELDS = 3
-# A calendar month shows at most this many records (one page of the service).
+# A calendar month shows at most this many records (one page of the service), and
+# counts them up to MONTH_COUNT_CAP ("200 of more than 1,000 shown").
 MONTH_LIMIT = 200
+MONTH_COUNT_CAP = 1000
 NO_VALUE = ""
 # A month grid shows whole weeks: stay clear of the first and last dates Python knows.
 FIRST_YEAR, LAST_YEAR = 1000, 9998
@@ -108,6 +121,29 @@ def card_columns(actor: Actor, entity: EntityModel, view: dict, group: Group) ->
     return chosen[:CARD_FIELDS]
 
 
+def column_query(group: Group, value: str | None, rule: Any, query: ListQuery) -> ListQuery:
+    """``query`` narrowed to the records of one column."""
+    return ListQuery(
+        filter=combine(rule, group.rule(value)),
+        q=query.q,
+        sort=query.sort,
+        page=query.page,
+        per_page=query.per_page,
+    )
+
+
+def board_column(group: Group, value: str | None, query: ListQuery, found: dict) -> BoardColumn:
+    shown = query.page * query.per_page
+    more = found["total_is_estimate"] or found["total"] > shown
+    return BoardColumn(
+        value,
+        group.chip(value),
+        found["total"],
+        found["total_is_estimate"],
+        next_page=query.page + 1 if more else None,
+    )
+
+
 def column_page(
     service: Records,
     actor: Actor,
@@ -118,28 +154,67 @@ def column_page(
     query: ListQuery,
 ) -> tuple[BoardColumn, list[dict]]:
     """One column: its count and the cards of ``query.page``."""
-    found = service.list(
-        actor,
-        entity.app.name,
-        entity.name,
-        ListQuery(
-            filter=combine(rule, group.rule(value)),
-            q=query.q,
-            sort=query.sort,
-            page=query.page,
-            per_page=query.per_page,
-        ),
+    found = capped_page(
+        service, actor, entity, COLUMN_COUNT_CAP, column_query(group, value, rule, query)
     )
-    shown = query.page * query.per_page
-    more = found["total_is_estimate"] or found["total"] > shown
-    board_column = BoardColumn(
-        value,
-        group.chip(value),
-        found["total"],
-        found["total_is_estimate"],
-        next_page=query.page + 1 if more else None,
-    )
-    return board_column, found["items"]
+    return board_column(group, value, query, found), found["items"]
+
+
+def capped_page(
+    service: Records, actor: Actor, entity: EntityModel, cap: int, query: ListQuery
+) -> dict:
+    """A page of records as ``Records.list`` gives it, with the count stopping at ``cap``."""
+    return capped_pages(service, actor, entity, cap, [query])[0]
+
+
+def capped_pages(
+    service: Records, actor: Actor, entity: EntityModel, cap: int, queries: list[ListQuery]
+) -> list[dict]:
+    """Pages of records as ``Records.list`` gives them, with each count stopping at ``cap``.
+
+    The same queries as the service's (what the actor may read, the rule, the search,
+    the sort), built from the same parts; only the counts stop earlier. A board
+    counts each of its columns and a calendar its month, only to size them up; on a
+    big table counting to the service's cap (ten thousand rows, each read to check
+    it is live) cost more than the rest of the page. All pages are read in one
+    transaction and their records serialised together (child rows in one query).
+    """
+    bounds = [page_bounds(query) for query in queries]
+    with service.reading() as conn:
+        runtime = service.runtime(entity.app.name, entity.name, conn)
+        table = runtime.table
+        context = service.context(actor)
+        pages = []
+        for query, (offset, limit) in zip(queries, bounds, strict=True):
+            check_readable(actor, runtime.entity, query)
+            selected = visible(actor, runtime, service.tables_for, context)
+            if query.filter is not None:
+                selected = selected.where(
+                    compile_rule(query.filter, runtime, service.tables_for, context, "/filter")
+                )
+            if query.q:
+                selected = selected.where(search_condition(runtime.entity, table, query.q, actor))
+            capped = selected.with_only_columns(table.c.id).order_by(None).limit(cap + 1)
+            counted = conn.execute(select(func.count()).select_from(capped.subquery())).scalar()
+            rows = conn.execute(
+                selected.order_by(*order_by(runtime.entity, table, query.sort))
+                .offset(offset)
+                .limit(limit)
+            )
+            pages.append(([dict(row._mapping) for row in rows], counted))
+        items = service.serialise_many(conn, actor, runtime, [r for rows, _ in pages for r in rows])
+    found, start = [], 0
+    for rows, counted in pages:
+        estimate = counted > cap
+        found.append(
+            {
+                "items": items[start : start + len(rows)],
+                "total": cap if estimate else counted,
+                "total_is_estimate": estimate,
+            }
+        )
+        start += len(rows)
+    return found
 
 
 def board(
@@ -155,16 +230,18 @@ def board(
     values: list[str | None] = list(group.values())
     if group.workflow is None:
         values.append(None)
+    queries = [column_query(group, value, rule, query) for value in values]
     columns, items = [], []
-    for value in values:
-        board_column, found = column_page(service, actor, entity, group, value, rule, query)
-        if value is None and board_column.total == 0:
+    for value, found in zip(
+        values, capped_pages(service, actor, entity, COLUMN_COUNT_CAP, queries), strict=True
+    ):
+        if value is None and found["total"] == 0:
             continue
-        columns.append(board_column)
-        items.append(found)
+        columns.append(board_column(group, value, query, found))
+        items.append(found["items"])
     targets = listing.fetch_targets(service, actor, cards, [i for found in items for i in found])
-    for board_column, found in zip(columns, items, strict=True):
-        board_column.rows = listing.shape(entity, cards, found, targets)
+    for column, found in zip(columns, items, strict=True):
+        column.rows = listing.shape(entity, cards, found, targets)
     return columns
 
 

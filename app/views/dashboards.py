@@ -45,6 +45,8 @@ CLASS_COLOURS = ("#057a55", "#d97706", "#6b7280", "#7c3aed", "#0e7490")
 # Option colours are checked by the metadata schema; a colour is still only drawn if it is one.
 COLOUR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 NOTHING = "—"
+# A pareto widget's table and chart show this many of the largest groups.
+PARETO_ROWS = 50
 
 
 @blueprint.get("/<app>/dashboards/<name>")
@@ -124,7 +126,10 @@ def _pareto(widget: dict, currency: str | None, aggregate: str, measure: str) ->
         summary["class"]: CLASS_COLOURS[i % len(CLASS_COLOURS)]
         for i, summary in enumerate(widget.get("classes", []))
     }
-    groups = widget.get("groups", [])
+    ranked = widget.get("groups", [])
+    # The largest groups only: formatting and drawing thousands of rows (every account of
+    # a million deals) would cost seconds and help no one; the classes still count them all.
+    groups = ranked[:PARETO_ROWS]
     rows = [
         {
             "rank": group["rank"],
@@ -149,6 +154,8 @@ def _pareto(widget: dict, currency: str | None, aggregate: str, measure: str) ->
     ]
     return {
         "rows": rows,
+        "hidden": len(ranked) - len(groups),
+        "groups": format_decimal(len(ranked), locale=get_locale()),
         "classes": classes,
         "total": amount_text(widget.get("total"), currency, aggregate),
         "data": {

@@ -533,10 +533,11 @@ def calendar(app: str, entity: str):
         raise NotFound(_("'%(name)s' is not a calendar view", name=view["name"]))
     fld = boards.date_field_of(actor, runtime.entity, view)
     month = boards.parse_month(request.args.get("month"), dt.datetime.now(UTC).date())
-    found = service.list(
+    found = boards.capped_page(
+        service,
         actor,
-        app,
-        entity,
+        runtime.entity,
+        boards.MONTH_COUNT_CAP,
         ListQuery(
             filter=combine(view.get("filter"), boards.month_rule(fld, month)),
             sort=fld.name if fld.name in runtime.entity.fields else None,
