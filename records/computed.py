@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from metamodel import field_types
 from metamodel.errors import Problem
 from metamodel.field_types import ValueProblem
-from metamodel.jsonlogic import RuleError, evaluate, truthy
+from metamodel.jsonlogic import RuleError, evaluate, truthy, variables
 from metamodel.jsonlogic import rule_data as plain_rule_data
 from metamodel.jsonlogic.data import normalise
 from metamodel.jsonlogic.sql import compile_filter, followed_references
@@ -54,30 +54,58 @@ def compute(
     tables_for,
     child_rows: dict[str, list[dict]] | None = None,
     context: dict | None = None,
+    changed: set[str] | None = None,
 ) -> dict[str, Any]:
-    """The values of every computed field of ``record`` (which is not modified)."""
+    """The values of every computed field of ``record`` (which is not modified).
+
+    ``changed``, when given, names the only inputs that differ from what ``record``'s
+    stored computed values were computed from (a child table's name when its rows
+    changed): a computed field none of whose inputs changed keeps its value from
+    ``record``, without the queries that would compute it again (and ``child_rows``
+    is only read by rollups over a child table named in ``changed``).
+    """
     plan = computing(runtime, tables_for)
     values = dict(record)
+    # What changed so far: grows by each recomputed field whose value moved, so a
+    # formula reading a lookup that moved is recomputed too.
+    dirty = None if changed is None else set(changed)
+
+    def stale(inputs: frozenset[str] | None) -> bool:
+        return dirty is None or inputs is None or not dirty.isdisjoint(inputs)
+
+    def settle(name: str, value: Any) -> None:
+        if dirty is not None and value != values.get(name):
+            dirty.add(name)
+        values[name] = value
+
+    inputs = plan.inputs
     for fld, query in plan.lookups:
+        if not stale(inputs[fld.name]):
+            continue
         if query is None:
-            values[fld.name] = lookup_value(conn, fld, values, tables_for)
+            settle(fld.name, lookup_value(conn, fld, values, tables_for))
         else:
             target_id = values.get(fld.doc["via"])
-            values[fld.name] = (
-                None if target_id is None else conn.execute(query, {"id": target_id}).scalar()
+            settle(
+                fld.name,
+                None if target_id is None else conn.execute(query, {"id": target_id}).scalar(),
             )
     for fld, rollup in plan.rollups:
+        if not stale(inputs[fld.name]):
+            continue
         if rollup is None:
-            values[fld.name] = rollup_value(conn, fld, values, tables_for, child_rows or {})
+            settle(fld.name, rollup_value(conn, fld, values, tables_for, child_rows or {}))
         elif values.get("id") is None:
-            values[fld.name] = Aggregate(rollup.aggregate).result(fld)
+            settle(fld.name, Aggregate(rollup.aggregate).result(fld))
         else:
-            values[fld.name] = rollup.values(conn, [values["id"]])[values["id"]]
+            settle(fld.name, rollup.values(conn, [values["id"]])[values["id"]])
     if plan.formulas:
         normalised = normalised_context(context)
         for formula, paths in plan.formulas:
+            if not stale(inputs[formula.name]):
+                continue
             data = follow(conn, runtime.entity, values, paths, tables_for) if paths else values
-            values[formula.name] = formula(data, context, normalised)
+            settle(formula.name, formula(data, context, normalised))
     return {f.name: values[f.name] for f in runtime.lookups + runtime.rollups + runtime.formulas}
 
 
@@ -86,6 +114,10 @@ class ComputePlan:
 
     def __init__(self, runtime: EntityRuntime, tables_for):
         entity = runtime.entity
+        # Each computed field's inputs: the fields of the record whose change can change
+        # its value (None: any change can). What other records hold reaches it by
+        # propagation, not through these.
+        self.inputs: dict[str, frozenset[str] | None] = {}
         # (lookup, the query reading its value by the target's id), the query None when
         # the target is in another app, whose tables change with that app's versions.
         self.lookups: list[tuple[FieldModel, Any]] = []
@@ -96,22 +128,105 @@ class ComputePlan:
                 table = tables_for(target)
                 query = select(table.c[fld.doc["field"]]).where(table.c.id == bindparam("id"))
             self.lookups.append((fld, query))
-        # (rollup, its plan), the plan None for rollups of child table rows (held in memory).
-        self.rollups: list[tuple[FieldModel, RollupPlan | None]] = [
-            (f, rollup_plan(runtime, f, tables_for) if "." in f.doc["via"] else None)
-            for f in runtime.rollups
-        ]
+            self.inputs[fld.name] = frozenset({fld.doc["via"]})
+        # (rollup, its plan), the plan None for rollups of child table rows (held in
+        # memory), whose input is the child table. A rollup over the records referencing
+        # this one reads none of this record's fields, unless its filter follows a
+        # reference (which may lead back to this record).
+        self.rollups: list[tuple[FieldModel, RollupPlan | None]] = []
+        for fld in runtime.rollups:
+            if "." not in fld.doc["via"]:
+                self.rollups.append((fld, None))
+                self.inputs[fld.name] = frozenset({fld.doc["via"]})
+                continue
+            self.rollups.append((fld, rollup_plan(runtime, fld, tables_for)))
+            rule = fld.doc.get("filter")
+            follows = rule is not None and bool(followed_references(rule, fld.rollup_children()[0]))
+            self.inputs[fld.name] = None if follows else frozenset()
         # (formula, the references it follows, shallowest first).
-        self.formulas: list[tuple[Formula, list[str]]] = [
-            (
-                Formula(f),
-                sorted(
-                    followed_references(f.doc["expression"], entity),
-                    key=lambda path: path.count("."),
-                ),
+        self.formulas: list[tuple[Formula, list[str]]] = []
+        for fld in runtime.formulas:
+            formula = Formula(fld)
+            paths = sorted(
+                followed_references(fld.doc["expression"], entity), key=lambda p: p.count(".")
             )
-            for f in runtime.formulas
-        ]
+            self.formulas.append((formula, paths))
+            # One reading $now or $today is computed again on every save, as before.
+            reads = formula.reads
+            self.inputs[fld.name] = None if reads is None or formula.context else frozenset(reads)
+
+
+def rollup_reads(fld: FieldModel) -> frozenset[str] | None:
+    """The fields of the records a rollup over referencing records aggregates that it reads.
+
+    Its reference back, the field it aggregates and what its filter reads (a reference
+    the filter follows counts as read); None when a change to any field may matter: a
+    filter reading names computed by the rule, or a system column every save changes.
+    """
+    child, back = fld.rollup_children()
+    reads = {back.name}
+    if fld.doc.get("field"):
+        reads.add(fld.doc["field"])
+    rule = fld.doc.get("filter")
+    if rule is not None:
+        filtered = _record_reads(rule, child)
+        if filtered is None:
+            return None
+        reads |= filtered
+    return frozenset(reads)
+
+
+def formula_reads_through(fld: FieldModel, via: str) -> frozenset[str] | None:
+    """The fields of the record at reference ``via`` that formula ``fld`` reads; None: any."""
+    rule = fld.doc["expression"]
+    if rule_reads(rule)[0] is None:
+        return None
+    target = fld.entity.fields[via].target
+    names = [name for name, _pointer in variables(rule)]
+    if via in names:
+        return None  # the referenced record's data as a whole
+    prefix = f"{via}."
+    reads = {name[len(prefix) :].split(".", 1)[0] for name in names if name.startswith(prefix)}
+    if any(name not in target.fields and name not in _REPORTED_COLUMNS for name in reads):
+        return None
+    return frozenset(reads)
+
+
+def dependents_reads(
+    runtime: EntityRuntime,
+) -> tuple[list[frozenset[str] | None], list[frozenset[str] | None]]:
+    """What each of ``runtime.rollups_over_me`` and ``runtime.formulas_reading_me`` reads.
+
+    The fields of this entity whose change can change them (None: any), in their order:
+    a save changing none of them leaves the rollup or formula as it is.
+    """
+    found = runtime.cache.get("dependents_reads")
+    if found is None:
+        found = runtime.cache["dependents_reads"] = (
+            [rollup_reads(rollup) for _parent, rollup in runtime.rollups_over_me],
+            [formula_reads_through(f, via) for _other, f, via in runtime.formulas_reading_me],
+        )
+    return found
+
+
+# Columns that are not fields: those never changed after the insert, and the owner, which
+# every save reports as a change when it changes. The others (updated_at, version, ...)
+# change on every save without being reported.
+_REPORTED_COLUMNS = {"id", "created_at", "created_by", "owner"}
+
+
+def _record_reads(rule: Any, entity: EntityModel) -> set[str] | None:
+    """The fields of ``entity`` a rule reads (the first segment of each name); None: any.
+
+    A rule reading ``$now`` or ``$today`` counts as reading any: its answer moves with time.
+    """
+    reads, context = rule_reads(rule)
+    if reads is None or context:
+        return None
+    for name in reads:
+        if name not in entity.fields and name not in _REPORTED_COLUMNS:
+            return None
+    return set(reads)
 
 
 def computing(runtime: EntityRuntime, tables_for) -> ComputePlan:

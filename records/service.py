@@ -29,7 +29,7 @@ from . import access, audit
 from . import files as stored_files
 from .actor import Actor
 from .autonumber import next_value
-from .computed import compute
+from .computed import compute, dependents_reads
 from .errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
 from .query import (
     ListQuery,
@@ -777,44 +777,63 @@ class Records:
         record_id: int,
         values: dict,
         comment: str | None = None,
+        *,
+        current: dict | None = None,
     ) -> dict:
-        """Set fields no form may set (a workflow's state, its ``set``): audited, recomputed."""
-        current = self._load(conn, runtime, record_id, lock=True)
+        """Set fields no form may set (a workflow's state, its ``set``): audited, recomputed.
+
+        ``current`` is the record's row as the caller read it under the lock it holds
+        (``FOR UPDATE`` on PostgreSQL, SQLite's write transaction): given, it is not read
+        again. Only the computed fields whose inputs changed are computed again. Returns
+        the row as written: new ``version``, ``updated_at`` and ``updated_by`` included.
+        """
+        if current is None:
+            current = self._load(conn, runtime, record_id, lock=True)
+        elif current.get("id") != record_id:
+            raise ValueError(f"the row given is not {runtime.name} {record_id}")
         coerced = {}
         for name, value in values.items():
             fld = runtime.entity.fields[name]
             coerced[name] = None if value is None else fld.coerce(value)
         merged = {**current, **coerced}
-        children = self._children(conn, runtime, [record_id]) if runtime.children else {}
+        # Child rows and links are not changed here: no rollup of child rows needs them.
+        inputs = set(audit.diff(current, merged, coerced))
         merged.update(
             compute(
                 conn,
                 runtime,
                 merged,
                 self.tables_for,
-                {n: c[record_id] for n, c in children.items()},
+                None,
                 self.context(actor),
+                changed=inputs,
             )
         )
         changes = audit.diff(current, merged, self._field_names(runtime))
-        if changes:
-            now = self.clock()
-            table = runtime.table
-            columns = {k: merged[k] for k in changes if self._is_column(runtime, k)}
-            columns.update(updated_at=now, updated_by=actor.id, version=current["version"] + 1)
-            conn.execute(update(table).where(table.c.id == record_id).values(columns))
-            audit.record_event(
-                conn,
-                app=runtime.app_name,
-                entity=runtime.name,
-                record_id=record_id,
-                action="update",
-                actor=actor,
-                changes=changes,
-                comment=comment,
-                at=now,
-            )
-            self._propagate(conn, runtime, current, merged, set(changes), 0)
+        if not changes:
+            return merged
+        now = self.clock()
+        table = runtime.table
+        columns = {k: merged[k] for k in changes if self._is_column(runtime, k)}
+        columns.update(updated_at=now, updated_by=actor.id, version=current["version"] + 1)
+        conn.execute(update(table).where(table.c.id == record_id).values(columns))
+        merged.update(columns)
+        audit.record_event(
+            conn,
+            app=runtime.app_name,
+            entity=runtime.name,
+            record_id=record_id,
+            action="update",
+            actor=actor,
+            changes=changes,
+            comment=comment,
+            at=now,
+        )
+        written: set[tuple[str, str, int]] = set()
+        self._propagate(conn, runtime, current, merged, set(changes), 0, written)
+        if (runtime.app_name, runtime.name, record_id) in written:
+            # A lookup or rollup of this record, moved by what the change moved elsewhere.
+            merged = self._load(conn, runtime, record_id)
         return merged
 
     def _soft_delete(
@@ -978,20 +997,36 @@ class Records:
         after: dict,
         changed: set[str],
         depth: int,
+        written: set[tuple[str, str, int]] | None = None,
     ) -> None:
-        """Bring lookups and rollups that read this record up to date."""
+        """Bring lookups, formulas and rollups that read this record up to date.
+
+        One that reads none of the ``changed`` fields is left alone (a new, deleted or
+        restored record, ``before`` None or nothing named changed, reaches them all).
+        ``written``, when given, collects (app, entity, id) of each record rewritten.
+        """
         if depth >= MAX_PROPAGATION_DEPTH:
             return
+        selective = before is not None and bool(changed)
+
+        def unread(reads: frozenset[str] | None) -> bool:
+            return selective and reads is not None and changed.isdisjoint(reads)
+
+        rollup_reads, formula_reads = dependents_reads(runtime)
         for other, lookup in runtime.lookups_of_me:
-            if before is not None and changed and lookup.doc["field"] not in changed:
+            if unread(frozenset({lookup.doc["field"]})):
                 continue
             other_runtime = self.runtime(runtime.app_name, other.name, conn)
             via = other_runtime.table.c[lookup.doc["via"]]
             ids = list(
                 conn.execute(select(other_runtime.table.c.id).where(via == after["id"])).scalars()
             )
-            self._refresh(conn, other_runtime, ids, depth + 1)
-        for other, _formula, via in runtime.formulas_reading_me:
+            self._refresh(conn, other_runtime, ids, depth + 1, written)
+        for (other, _formula, via), reads in zip(
+            runtime.formulas_reading_me, formula_reads, strict=True
+        ):
+            if unread(reads):
+                continue
             other_runtime = self.runtime(runtime.app_name, other.name, conn)
             column = other_runtime.table.c[via]
             ids = list(
@@ -999,15 +1034,31 @@ class Records:
                     select(other_runtime.table.c.id).where(column == after["id"])
                 ).scalars()
             )
-            self._refresh(conn, other_runtime, ids, depth + 1)
-        for parent, rollup in runtime.rollups_over_me:
+            self._refresh(conn, other_runtime, ids, depth + 1, written)
+        # Each parent is refreshed once, whichever of its rollups read the change: a
+        # refresh computes all of them.
+        parents: dict[str, set[int]] = {}
+        for (parent, rollup), reads in zip(runtime.rollups_over_me, rollup_reads, strict=True):
+            # E.g. a deal's state is no concern of its account's open pipeline, filtered
+            # on the deal's stage and summing its amount; a change of stage is.
+            if unread(reads):
+                continue
             back = rollup.rollup_children()[1].name
-            parents = {v for v in ((before or {}).get(back), after.get(back)) if v is not None}
+            ids = parents.setdefault(parent.name, set())
+            ids.update(v for v in ((before or {}).get(back), after.get(back)) if v is not None)
+        for name, ids in parents.items():
             self._refresh(
-                conn, self.runtime(runtime.app_name, parent.name, conn), sorted(parents), depth + 1
+                conn, self.runtime(runtime.app_name, name, conn), sorted(ids), depth + 1, written
             )
 
-    def _refresh(self, conn, runtime: EntityRuntime, ids: list[int], depth: int) -> None:
+    def _refresh(
+        self,
+        conn,
+        runtime: EntityRuntime,
+        ids: list[int],
+        depth: int,
+        written: set[tuple[str, str, int]] | None = None,
+    ) -> None:
         """Recompute the computed fields of records ``ids``; write the ones that changed."""
         if not ids or not runtime.has_computed:
             return
@@ -1026,7 +1077,11 @@ class Records:
                 if not changed:
                     continue
                 conn.execute(prepared.update, {ID: record["id"], **{n: values[n] for n in changed}})
-                self._propagate(conn, runtime, record, {**record, **values}, changed, depth)
+                if written is not None:
+                    written.add((runtime.app_name, runtime.name, record["id"]))
+                self._propagate(
+                    conn, runtime, record, {**record, **values}, changed, depth, written
+                )
 
     # --- small helpers -----------------------------------------------------------
 

@@ -86,8 +86,9 @@ def start(
         ) from None
     case = Case(call, row, workflow, transition, runtime, record, task_rows=[])
     if transition.pending_state and transition.pending_state != from_state:
-        move(call, runtime, workflow, record["id"], transition.pending_state, comment=comment)
-        case.refresh_record()
+        case.record = move(
+            call, runtime, workflow, record, transition.pending_state, comment=comment
+        )
     case.log("submit", from_state, comment=comment, step=step.name)
     copied = resolve(call.conn, transition.cc, subject, call.names)
     enter(case, step, approvers, entered=True, copied=copied)
@@ -255,16 +256,15 @@ def complete(case: Case, comment: str | None) -> None:
     case.save(status="approved", closed_at=call.now)
     tasks.close(call, case.all_tasks, kind=None)
     values = assigned_values(case.runtime, case.transition, call)
-    move(
+    case.record = move(
         call,
         case.runtime,
         case.workflow,
-        case.row["record_id"],
+        case.record,
         case.transition.to,
         values=values,
         comment=comment,
     )
-    case.refresh_record()
     message = f"{case.title} was approved: {case.transition.title}"
     case.notify([case.row["submitter_id"], *_copied(case), *_watchers(case)], "approved", message)
 
@@ -275,8 +275,7 @@ def fail(case: Case, comment: str | None) -> None:
     case.save(status="rejected", closed_at=call.now)
     tasks.close(call, case.all_tasks, kind=None)
     target = case.transition.reject_to or case.row["from_state"]
-    move(call, case.runtime, case.workflow, case.row["record_id"], target, comment=comment)
-    case.refresh_record()
+    case.record = move(call, case.runtime, case.workflow, case.record, target, comment=comment)
     message = f"{case.title} was rejected by {call.actor.username}: {case.transition.title}"
     if comment:
         message += f" — {comment}"
@@ -288,15 +287,9 @@ def close_as(case: Case, status: str, comment: str | None) -> list[dict]:
     call = case.call
     case.save(status=status, closed_at=call.now)
     closed = tasks.close(call, case.all_tasks, kind=None)
-    move(
-        call,
-        case.runtime,
-        case.workflow,
-        case.row["record_id"],
-        case.row["from_state"],
-        comment=comment,
+    case.record = move(
+        call, case.runtime, case.workflow, case.record, case.row["from_state"], comment=comment
     )
-    case.refresh_record()
     return closed
 
 

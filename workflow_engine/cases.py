@@ -113,9 +113,6 @@ class Case:
             raise RecordConflict("the approval changed meanwhile; reload it and try again")
         self.row.update(values)
 
-    def refresh_record(self) -> None:
-        self.record = self.call.load(self.runtime, self.row["record_id"], lock=True)
-
 
 def open_for(call: Call, app: str, entity: str, record_id: int) -> dict | None:
     row = call.conn.execute(

@@ -133,8 +133,7 @@ class Workflows:
                 if case is not None:
                     return self._outcome(call, case)
             values = assigned_values(runtime, chosen, call)
-            move(call, runtime, workflow, record_id, chosen.to, values=values, comment=comment)
-            moved = call.load(runtime, record_id)
+            moved = move(call, runtime, workflow, record, chosen.to, values=values, comment=comment)
             history.record(
                 call,
                 app=app,

@@ -156,18 +156,23 @@ def move(
     call: Call,
     runtime: EntityRuntime,
     workflow: Workflow,
-    record_id: int,
+    record: dict,
     state: str,
     *,
     values: dict | None = None,
     comment: str | None = None,
 ) -> dict:
-    """Put the record in ``state`` (plus ``values``) through the record service."""
+    """Put ``record`` in ``state`` (plus ``values``) through the record service.
+
+    ``record`` is the row this call read and locked: the service does not read it
+    again. Returns the row as written (its new version included).
+    """
     return call.records.system_update(
         call.conn,
         call.actor,
         runtime,
-        record_id,
+        record["id"],
         {workflow.state_field: state, **(values or {})},
         comment=comment,
+        current=record,
     )

@@ -3,8 +3,10 @@
 The engine reads an approval's tasks once per call, writes its tasks, notifications
 and seats in one statement each, and knows the names it has read: so the count
 does not grow with the number of approvers. The bounds pin today's counts (the
-record service's share included: loading and moving the deal, its rollups); a
-change that adds a query per task, or reads the same rows again, fails here.
+record service's share included: the deal is read once, locked, and moved without
+being read again; its state is no input of its computed fields nor of its
+account's rollup, so neither is computed again); a change that adds a query per
+task, or reads the same rows again, fails here.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from .conftest import APP, FAST_HASH
 
 # Statements per call with the example's people: two sales managers, and the
 # account's manager copied. SQLite's BEGIN IMMEDIATE is not counted.
-FIRE_AT_MOST = 21
-APPROVE_AT_MOST = 19
+FIRE_AT_MOST = 15
+APPROVE_AT_MOST = 13
+DEAL = '"sales_pipeline__deal"'
+ACCOUNT = '"sales_pipeline__account"'
 
 
 @contextmanager
@@ -68,6 +72,15 @@ def test_fire_and_approve_stay_within_their_statement_budget(engine, flow, peopl
     assert on(approved, "crm_approval_tasks") == 3, "\n".join(approved)
     assert on(fired, "crm_notifications") == 1
     assert on(approved, "crm_notifications") == 1
+    # The deal: read (locked) once and written once; its lines and its account's
+    # tier are not read for the move, nor its account refreshed.
+    for sent in (fired, approved):
+        assert on(sent, DEAL) == 2, "\n".join(sent)
+        assert on(sent, '"sales_pipeline__deal_line"') == 1, "\n".join(sent)  # the answer
+    # The account is read once when firing: its manager is copied. Never its rollup.
+    assert on(fired, ACCOUNT) == 1, "\n".join(fired)
+    assert on(approved, ACCOUNT) == 0, "\n".join(approved)
+    assert not [s for s in fired + approved if "sum(" in s.lower()]
 
 
 def test_more_approvers_send_no_more_statements(engine, flow, people, make_deal):
