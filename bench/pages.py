@@ -32,7 +32,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import re
 import statistics
@@ -44,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
 from sqlalchemy import Connection, Engine, event, select, text
 
 from app import create_app
@@ -59,10 +57,11 @@ from records.actor import Actor
 from records.service import Records
 from workflow_engine import Workflows
 
+from .harness import RESULTS, percentile, run_databases
+
 APP = "sales_pipeline"
 PRESET = Path(__file__).resolve().parents[1] / "presets" / "sales_pipeline.json"
 POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_MS = 100.0
 # Bump when the generated data changes: kept databases of another version are not reused.
 DATA_VERSION = 1
@@ -598,11 +597,6 @@ class QueryCounter:
         self.count += 1
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 def request(client, page: Page) -> tuple[float, float, str]:
     started, cpu = time.perf_counter(), time.process_time()
     response = client.get(page.path)
@@ -776,26 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         setattr(options, flag, names)
     if options.rows < 1000 or options.accounts < 100 or options.rows < options.accounts:
         parser.error("use at least 1,000 rows and 100 accounts, and more rows than accounts")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
-    status = 0
-    for db in databases:
-        print(f"{db}:", flush=True)
-        try:
-            result = run(db, options, lambda line: print(line, flush=True))
-        except Unexpected as error:
-            print(f"  unexpected answer: {error}", file=sys.stderr)
-            return 2
-        result["environment"] = {
-            "python": platform.python_version(),
-            "sqlalchemy": sqlalchemy.__version__,
-            "cpus": os.cpu_count(),
-        }
-        print_table(result)
-        (RESULTS / f"pages-{db}.json").write_text(json.dumps(result, indent=2))
-        if not result["passed"]:
-            status = 1
-    return status
+    return run_databases("pages", options, run, print_table, Unexpected, "unexpected answer")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import pstats
 import random
 import shutil
@@ -62,12 +61,12 @@ from records.actor import Actor
 from records.query import ListQuery
 from records.service import Records
 
+from .harness import RESULTS, percentile, run_databases
 from .static_model import StaticDeals
 
 APP = "sales_pipeline"
 PRESET = Path(__file__).resolve().parents[1] / "presets" / "sales_pipeline.json"
 POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_RATIO = 1.3
 LIST_P95_MS = 50.0
 PER_PAGE = 50
@@ -344,12 +343,6 @@ def check_agreement(records: Records, static: StaticDeals, rows: int, accounts: 
         raise Mismatch(f"create differs:\n{a}\n{b}")
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def summary(samples: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in samples]
     return {
@@ -533,26 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", type=int, default=0, metavar="N", help="cProfile N metadata calls per op"
     )
     options = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
-    status = 0
-    for db in databases:
-        print(f"{db}:", flush=True)
-        try:
-            result = run(db, options, lambda line: print(line, flush=True))
-        except Mismatch as error:
-            print(f"  the paths disagree: {error}", file=sys.stderr)
-            return 2
-        result["environment"] = {
-            "python": platform.python_version(),
-            "sqlalchemy": sqlalchemy.__version__,
-            "cpus": os.cpu_count(),
-        }
-        print_table(result)
-        (RESULTS / f"records_crud-{db}.json").write_text(json.dumps(result, indent=2))
-        if not result["passed"]:
-            status = 1
-    return status
+    return run_databases("records_crud", options, run, print_table, Mismatch, "the paths disagree")
 
 
 if __name__ == "__main__":

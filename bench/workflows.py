@@ -36,7 +36,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import random
 import shutil
@@ -49,7 +48,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
 from sqlalchemy import Engine, event, select, text
 
 from app.accounts import create_user
@@ -61,10 +59,11 @@ from records.actor import Actor
 from records.service import Records
 from workflow_engine import Workflows
 
+from .harness import RESULTS, percentile, run_databases
+
 APP = "sales_pipeline"
 EXAMPLE = Path("/work/shared/examples/sales_pipeline.json")
 POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_P50_MS = 15.0
 TARGETS = ("fire", "approve")
 OPERATIONS = ("update", "fire", "approve", "reopen")
@@ -189,11 +188,6 @@ def orders() -> list[list[str]]:
         ["fire", "approve", "update", "reopen"],
         ["fire", "approve", "reopen", "update"],
     ]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def summary(samples: list[float], cpu: list[float], statements: list[int]) -> dict[str, float]:
@@ -352,26 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.deals < 2 or options.rounds < 1:
         parser.error("--deals must be at least 2 and --rounds at least 1")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
-    status = 0
-    for db in databases:
-        print(f"{db}:", flush=True)
-        try:
-            result = run(db, options, lambda line: print(line, flush=True))
-        except Unexpected as error:
-            print(f"  unexpected: {error}", file=sys.stderr)
-            return 2
-        result["environment"] = {
-            "python": platform.python_version(),
-            "sqlalchemy": sqlalchemy.__version__,
-            "cpus": os.cpu_count(),
-        }
-        print_table(result)
-        (RESULTS / f"workflows-{db}.json").write_text(json.dumps(result, indent=2))
-        if not result["passed"]:
-            status = 1
-    return status
+    return run_databases("workflows", options, run, print_table, Unexpected, "unexpected")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""What every benchmark shares: percentiles, and running once per database with one report.
+
+Each benchmark's ``run(db, options, log)`` returns a result dict with ``passed``;
+:func:`run_databases` runs it on each database asked for, stamps the
+environment, prints the table, writes ``bench/results/<name>-<db>.json`` and
+turns the outcome into the exit status: 0 all passed, 1 a target missed,
+2 the benchmark saw something it should not (its ``refusal`` exception).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The sample at quantile ``q`` (nearest rank), as every table here reports it."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "sqlalchemy": sqlalchemy.__version__,
+        "cpus": os.cpu_count(),
+    }
+
+
+def run_databases(
+    name: str,
+    options: argparse.Namespace,
+    run: Callable[[str, argparse.Namespace, Callable[[str], None]], dict[str, Any]],
+    print_table: Callable[[dict[str, Any]], None],
+    refusal: type[Exception],
+    refusal_text: str,
+) -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
+    status = 0
+    for db in databases:
+        print(f"{db}:", flush=True)
+        try:
+            result = run(db, options, lambda line: print(line, flush=True))
+        except refusal as error:
+            print(f"  {refusal_text}: {error}", file=sys.stderr)
+            return 2
+        result["environment"] = environment()
+        print_table(result)
+        (RESULTS / f"{name}-{db}.json").write_text(json.dumps(result, indent=2))
+        if not result["passed"]:
+            status = 1
+    return status
