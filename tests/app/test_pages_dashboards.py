@@ -22,8 +22,8 @@ from metamodel.system_tables import users
 from records.actor import Actor
 
 from .test_api import EXAMPLE, FAST_HASH
+from .web import PASSWORD, page_of, signed_in
 
-PASSWORD = "pw-123456"
 APP = "sales_pipeline"
 BOARD = f"/a/{APP}/dashboards"
 PEOPLE = {"root": ["admin"], "li": ["sales"], "wang": ["sales_manager"], "chen": ["finance"]}
@@ -118,30 +118,6 @@ def deals(web_app, actors) -> dict[str, int]:
     deal(wang, "Bolt", "won", "6000.00", "2024-07-01")
     deal(root, SCRIPT, "won", "1000.00", "2024-05-20")
     return ids
-
-
-def csrf_token(client, path="/sign-in") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-
-
-def signed_in(web_app, username: str, language: str | None = None):
-    client = web_app.test_client()
-    response = client.post(
-        "/sign-in",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf_token(client)},
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-    if language:
-        token = csrf_token(client, "/")
-        client.post("/language", data={"language": language, "next": "/", "csrf_token": token})
-    return client
-
-
-def page_of(client, path: str, status: int = 200) -> str:
-    response = client.get(path)
-    assert response.status_code == status, response.get_data(as_text=True)[:3000]
-    return response.get_data(as_text=True)
 
 
 def widgets_of(page: str) -> dict[str, str]:

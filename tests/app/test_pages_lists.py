@@ -20,8 +20,8 @@ from records import query as record_query
 from records.actor import Actor
 
 from .test_api import EXAMPLE, FAST_HASH
+from .web import PASSWORD, csrf_token, page_of, signed_in
 
-PASSWORD = "pw-123456"
 APP = "sales_pipeline"
 DEALS = f"/a/{APP}/deal"
 PEOPLE = {
@@ -108,27 +108,6 @@ def service(web_app):
 @pytest.fixture
 def workflows(web_app):
     return web_app.extensions[WORKFLOWS]
-
-
-def csrf_token(client, path="/sign-in") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-
-
-def signed_in(web_app, username: str):
-    client = web_app.test_client()
-    response = client.post(
-        "/sign-in",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf_token(client)},
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-def page_of(client, path: str, status: int = 200, **kwargs) -> str:
-    response = client.get(path, **kwargs)
-    assert response.status_code == status, response.get_data(as_text=True)[:2000]
-    return response.get_data(as_text=True)
 
 
 def row_ids(page: str) -> list[int]:

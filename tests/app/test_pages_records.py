@@ -26,8 +26,8 @@ from metamodel.system_tables import public_submissions, users
 from records.actor import Actor
 
 from .test_api import EXAMPLE, FAST_HASH
+from .web import PASSWORD, csrf_token, page_of, signed_in
 
-PASSWORD = "pw-123456"
 APP = "sales_pipeline"
 DEALS = f"/a/{APP}/deal"
 PEOPLE = [("root", ["admin"], None), ("wang", ["sales_manager"], None), ("li", ["sales"], "wang")]
@@ -102,27 +102,6 @@ def actors(web_app) -> dict[str, Actor]:
 @pytest.fixture
 def service(web_app):
     return web_app.extensions[KEY]
-
-
-def csrf_token(client, path="/sign-in") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def signed_in(web_app, username: str):
-    client = web_app.test_client()
-    response = client.post(
-        "/sign-in",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf_token(client)},
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-def page_of(client, path: str, status: int = 200, **kwargs) -> str:
-    response = client.get(path, **kwargs)
-    assert response.status_code == status, response.get_data(as_text=True)[:3000]
-    return response.get_data(as_text=True)
 
 
 def post(client, path: str, data: dict, *, token_from: str | None = None, **kwargs):
