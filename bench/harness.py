@@ -10,17 +10,25 @@ turns the outcome into the exit status: 0 all passed, 1 a target missed,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy
+from sqlalchemy import text
+
+from metamodel.db import make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results"
+POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -61,3 +69,27 @@ def run_databases(
         if not result["passed"]:
             status = 1
     return status
+
+
+@contextlib.contextmanager
+def fresh_database(db: str, label: str, postgresql_url: str = POSTGRESQL_URL) -> Iterator[str]:
+    """The URL of an empty SQLite file or PostgreSQL schema, removed afterwards."""
+    if db == "sqlite":
+        directory = tempfile.mkdtemp(prefix=f"bench-{label}-")
+        try:
+            yield f"sqlite:///{directory}/bench.db"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return
+    schema = f"bench_{label}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgresql_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield f"{postgresql_url}?options=-csearch_path%3D{schema}"
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()

@@ -39,12 +39,9 @@ import json
 import os
 import pstats
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,12 +58,11 @@ from records.actor import Actor
 from records.query import ListQuery
 from records.service import Records
 
-from .harness import RESULTS, percentile, run_databases
+from .harness import POSTGRESQL_URL, RESULTS, fresh_database, percentile, run_databases
 from .static_model import StaticDeals
 
 APP = "sales_pipeline"
 PRESET = Path(__file__).resolve().parents[1] / "presets" / "sales_pipeline.json"
-POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 TARGET_RATIO = 1.3
 LIST_P95_MS = 50.0
 PER_PAGE = 50
@@ -88,7 +84,7 @@ def database(db: str, keep: str | None, rows: int, accounts: int) -> Iterator[tu
     A kept database that does not hold a finished fill is emptied and filled again.
     """
     if keep is None:
-        with fresh_database(db) as url:
+        with fresh_database(db, "crud") as url:
             yield url, False
         return
     if db == "sqlite":
@@ -128,30 +124,6 @@ def filled(url: str, rows: int, accounts: int) -> bool:
     finally:
         engine.dispose()
     return (deals or 0) >= rows and found == accounts
-
-
-@contextlib.contextmanager
-def fresh_database(db: str) -> Iterator[str]:
-    """The URL of an empty SQLite file or PostgreSQL schema, removed afterwards."""
-    if db == "sqlite":
-        directory = tempfile.mkdtemp(prefix="bench-crud-")
-        try:
-            yield f"sqlite:///{directory}/bench.db"
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    schema = f"bench_crud_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRESQL_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            yield f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 def app_document(path: Path) -> dict:

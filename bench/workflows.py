@@ -38,17 +38,14 @@ import json
 import os
 import pstats
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, select
 
 from app.accounts import create_user
 from metamodel.db import make_engine
@@ -59,11 +56,10 @@ from records.actor import Actor
 from records.service import Records
 from workflow_engine import Workflows
 
-from .harness import RESULTS, percentile, run_databases
+from .harness import RESULTS, fresh_database, percentile, run_databases
 
 APP = "sales_pipeline"
 EXAMPLE = Path("/work/shared/examples/sales_pipeline.json")
-POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 TARGET_P50_MS = 15.0
 TARGETS = ("fire", "approve")
 OPERATIONS = ("update", "fire", "approve", "reopen")
@@ -83,30 +79,6 @@ class Unexpected(Exception):
 
 
 # --- databases ------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(db: str) -> Iterator[str]:
-    """The URL of an empty SQLite file or PostgreSQL schema, removed afterwards."""
-    if db == "sqlite":
-        directory = tempfile.mkdtemp(prefix="bench-workflows-")
-        try:
-            yield f"sqlite:///{directory}/bench.db"
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    schema = f"bench_wf_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRESQL_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            yield f"{POSTGRESQL_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 def setup(engine: Engine, deals: int) -> tuple[dict[str, Actor], list[int], float]:
@@ -277,7 +249,7 @@ def run(db: str, options: argparse.Namespace, log) -> dict[str, Any]:
         "rounds": options.rounds,
         "load_before": os.getloadavg(),
     }
-    with fresh_database(db) as url:
+    with fresh_database(db, "wf") as url:
         engine = make_engine(url)
         try:
             people, ids, seconds = setup(engine, options.deals)
