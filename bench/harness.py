@@ -4,7 +4,8 @@ Each benchmark's ``run(db, options, log)`` returns a result dict with ``passed``
 :func:`run_databases` runs it on each database asked for, stamps the
 environment, prints the table, writes ``bench/results/<name>-<db>.json`` and
 turns the outcome into the exit status: 0 all passed, 1 a target missed,
-2 the benchmark saw something it should not (its ``refusal`` exception).
+2 the benchmark saw something it should not (its ``refusal`` exception; the
+other databases still run).
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
 def run_databases(
     name: str,
     options: argparse.Namespace,
     run: Callable[[str, argparse.Namespace, Callable[[str], None]], dict[str, Any]],
     print_table: Callable[[dict[str, Any]], None],
-    refusal: type[Exception],
+    refusal: type[Exception] | tuple[type[Exception], ...],
     refusal_text: str,
+    *,
+    passed: Callable[[dict[str, Any]], bool] = lambda result: result["passed"],
+    log: Callable[[str], None] = _print,
 ) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     databases = ["sqlite", "postgresql"] if options.db == "both" else [options.db]
@@ -59,14 +67,15 @@ def run_databases(
     for db in databases:
         print(f"{db}:", flush=True)
         try:
-            result = run(db, options, lambda line: print(line, flush=True))
+            result = run(db, options, log)
         except refusal as error:
-            print(f"  {refusal_text}: {error}", file=sys.stderr)
-            return 2
-        result["environment"] = environment()
+            print(f"  {refusal_text}: {error}", file=sys.stderr, flush=True)
+            status = 2
+            continue
+        result["environment"] = {**environment(), **result.get("environment", {})}
         print_table(result)
-        (RESULTS / f"{name}-{db}.json").write_text(json.dumps(result, indent=2))
-        if not result["passed"]:
+        (RESULTS / f"{name}-{db}.json").write_text(json.dumps(result, indent=2) + "\n")
+        if not passed(result) and status == 0:
             status = 1
     return status
 

@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import cProfile
 import io
-import json
 import os
 import platform
 import pstats
@@ -57,12 +56,12 @@ from metamodel.errors import CrmError
 from metamodel.identifiers import table_name
 from metamodel.publish import Outcome, apply_document, plan_document
 
+from .harness import POSTGRESQL_URL, RESULTS, run_databases
+
 APP = "bench_migrations"
 ENTITY = "item"
 SMALL = 10_000
 TARGET_RATIO = 3.0
-POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-RESULTS = Path(__file__).resolve().parent / "results"
 # Digits stored in code_text / code_copy for row g (1-based): 1 to 8 digits.
 MODULUS = 100_000_000
 MULTIPLIER = 7919
@@ -447,27 +446,20 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the second conversion run under tracemalloc (several times slower)",
     )
     args = parser.parse_args(argv)
-    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    status = 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for db in databases:
-        try:
-            result = run(db, args, log)
-        except (BenchError, CrmError) as error:
-            print(f"{db}: FAILED: {error}", flush=True)
-            status = max(status, 2)
-            continue
-        path = RESULTS / f"migrations-{db}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(report(result), flush=True)
-        print(f"(written to {path})\n", flush=True)
-        if not result["add_field"]["passed"]:
-            status = max(status, 1)
-    return status
+    return run_databases(
+        "migrations",
+        args,
+        run,
+        lambda result: print(report(result), flush=True),
+        (BenchError, CrmError),
+        "FAILED",
+        passed=lambda result: result["add_field"]["passed"],
+        log=log,
+    )
 
 
 if __name__ == "__main__":

@@ -64,10 +64,10 @@ from records.actor import Actor
 from records.importing import import_file
 from records.service import Records
 
+from .harness import POSTGRESQL_URL, RESULTS, run_databases
+
 APP = "sales_pipeline"
 PRESET = Path(__file__).resolve().parents[1] / "presets" / "sales_pipeline.json"
-POSTGRESQL_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_ROWS_PER_SECOND = 20_000
 FLAT_RATIO = 1.5
 ACCOUNTS = ["华东精工机械有限公司", "Northwind Retail", "Contoso", "Fabrikam", "Tailspin Toys"]
@@ -403,27 +403,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the app document (default: the sales_pipeline preset, as bench.records_crud)",
     )
     args = parser.parse_args(argv)
-    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    status = 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for db in databases:
-        try:
-            result = run(db, args, log)
-        except (BenchError, CrmError) as error:
-            print(f"{db}: FAILED: {error}", flush=True)
-            status = max(status, 2)
-            continue
-        path = RESULTS / f"records_import-{db}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(report(result), flush=True)
-        print(f"(written to {path})\n", flush=True)
-        if not result["passed_throughput"] or (result["flat"] and not result["flat"]["passed"]):
-            status = max(status, 1)
-    return status
+    return run_databases(
+        "records_import",
+        args,
+        run,
+        lambda result: print(report(result), flush=True),
+        (BenchError, CrmError),
+        "FAILED",
+        passed=lambda result: (
+            result["passed_throughput"] and not (result["flat"] and not result["flat"]["passed"])
+        ),
+        log=log,
+    )
 
 
 if __name__ == "__main__":
