@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Flask
 from jinja2 import StrictUndefined
 
+from . import proxy
 from .config import load_settings
 from .runtime import Runtime
 
@@ -33,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_settings(overrides=config)
     Path(settings["instance_path"]).mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=settings["instance_path"])
+    proxy.init_app(app, settings)
     app.config.update(
         SECRET_KEY=_secret_key(settings),
         MAX_CONTENT_LENGTH=int(settings["max_request_mb"] * 1024 * 1024),

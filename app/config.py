@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "debug": False,
     # Session cookies only over HTTPS; config.yaml turns this off for local development.
     "secure_cookies": True,
+    # Proxies in front of the app that set each X-Forwarded-* header (see app/proxy.py).
+    "proxy": {"x_for": 0, "x_proto": 0, "x_host": 0, "x_port": 0, "x_prefix": 0},
     "mail": {
         "enabled": False,
         "smtp_host": "localhost",
@@ -37,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
         "password": None,
         "starttls": False,
         "timeout": 10,  # seconds to wait for the SMTP server
+    },
+    "dashboards": {
+        # Dashboard pages show snapshots; one older than this is refreshed when shown.
+        "snapshot_max_age_seconds": 300,
     },
 }
 

@@ -59,11 +59,16 @@ def navigation(registry: Registry, actor: Actor, conn) -> list[NavApp]:
 
 @dataclass
 class NavLink:
-    """A link below the apps (the approvals inbox, the admin pages), with an optional count."""
+    """A link below the apps (the approvals inbox, the admin pages), with an optional count.
+
+    A link with a ``key`` shows its count in ``#nav-count-<key>``, which an htmx
+    answer can replace out of band (see :func:`counts_out_of_band`).
+    """
 
     url: str
     label: str
     count: int = 0
+    key: str | None = None
 
 
 NAV_LINKS = "crm.nav_links"
@@ -72,6 +77,26 @@ NAV_LINKS = "crm.nav_links"
 def add_nav_link(app, make_link) -> None:
     """Register ``make_link(actor) -> NavLink | None``, called for each page's navigation."""
     app.extensions.setdefault(NAV_LINKS, []).append(make_link)
+
+
+def nav_links() -> list[NavLink]:
+    """The links below the apps for the signed-in user, counts as they are now."""
+    from flask import current_app
+
+    from .identity import page_actor
+
+    actor = page_actor()
+    made = (make(actor) for make in current_app.extensions.get(NAV_LINKS, []))
+    return [link for link in made if link is not None]
+
+
+def counts_out_of_band() -> str:
+    """The navigation's counts as htmx out-of-band swaps, for an answer to an action that
+    may have changed them: the sidebar shows the new counts without a page load."""
+    from flask import get_template_attribute
+
+    nav_count = get_template_attribute("_nav_count.html", "nav_count")
+    return "".join(str(nav_count(link, oob=True)) for link in nav_links() if link.key)
 
 
 def init_app(app) -> None:
@@ -87,14 +112,9 @@ def init_app(app) -> None:
                 g.crm_navigation = navigation(crm.registry, page_actor(), conn)
         return g.crm_navigation
 
-    def _nav_links() -> list[NavLink]:
-        actor = page_actor()
-        made = (make(actor) for make in current_app.extensions.get(NAV_LINKS, []))
-        return [link for link in made if link is not None]
-
     def _has_endpoint(endpoint: str) -> bool:
         return endpoint in current_app.view_functions
 
     app.jinja_env.globals.update(
-        navigation=_navigation, nav_links=_nav_links, has_endpoint=_has_endpoint
+        navigation=_navigation, nav_links=nav_links, has_endpoint=_has_endpoint
     )

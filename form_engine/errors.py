@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from wtforms import Form
 
 from metamodel.errors import CrmError, Problem
+from metamodel.messages import Message
 from metamodel.text import localise
 
 from .definition import FormSpec
@@ -49,17 +50,21 @@ def locate(problem: Problem, spec: FormSpec | None = None, language: str = "en")
         return "-".join(tokens), problem.message
     item = spec.items.get(top)
     if item is None:
-        return FORM, f"{_label(spec, top, language)}: {problem.message}"
+        label = _label(spec, top, language)
+        return FORM, Message("{label}: {message}", label=label, message=problem.message)
     child = spec.children.get(top)
     if child is None or len(tokens) < 2 or not tokens[1].isdigit():
         return top, problem.message
     row = int(tokens[1])
     if len(tokens) >= 3 and tokens[2] in child.items:
         return f"{top}-{row}-{tokens[2]}", problem.message
-    where = f"row {row + 1}" + (
-        f", {_label(child, tokens[2], language)}" if len(tokens) > 2 else ""
-    )
-    return top, f"{where}: {problem.message}"
+    if len(tokens) > 2:
+        label = _label(child, tokens[2], language)
+        message = Message(
+            "row {row}, {label}: {message}", row=row + 1, label=label, message=problem.message
+        )
+        return top, message
+    return top, Message("row {row}: {message}", row=row + 1, message=problem.message)
 
 
 def errors_from_problems(

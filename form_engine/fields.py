@@ -44,6 +44,7 @@ from wtforms.widgets import (
 from metamodel import field_types
 from metamodel.errors import CrmError
 from metamodel.field_types import ValueProblem
+from metamodel.messages import Message
 from metamodel.model import FieldModel
 from metamodel.text import localise
 
@@ -309,7 +310,7 @@ class FilesField(Field):
         kept = [v.strip() for v in valuelist if isinstance(v, str) and not blank(v)]
         self.data = []
         if any(not ID.match(v) for v in kept):
-            raise ValueError("name kept files by their ids")
+            raise ValueError(Message("name kept files by their ids"))
         self.data = [int(v) for v in kept]
         self.files = [f for f in self.files if f.get("id") in self.data]
 
@@ -340,11 +341,11 @@ class SignatureField(Field):
             self.data = [int(text)]
             return
         if not text.startswith(SIGNATURE_PREFIX):
-            raise ValueError("is not a drawn signature (a PNG data URL)")
+            raise ValueError(Message("is not a drawn signature (a PNG data URL)"))
         try:
             png = base64.b64decode(text[len(SIGNATURE_PREFIX) :], validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError("is not a drawn signature (its data is not base64)") from None
+            raise ValueError(Message("is not a drawn signature (its data is not base64)")) from None
         self.uploads = [Upload("signature.png", "image/png", io.BytesIO(png))]
 
     def _value(self) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 from wtforms.fields import Field
 
+from metamodel.messages import Message
 from metamodel.text import localise
 from records.serialize import json_value
 
@@ -61,9 +62,9 @@ from .rules import (
 )
 from .values import blank, kind, rule_value, zone
 
-REQUIRED = "is required"
-NEEDS_ROWS = "needs at least one row"
-READ_ONLY = "cannot be changed here (the form shows it read-only)"
+REQUIRED = Message("is required")
+NEEDS_ROWS = Message("needs at least one row")
+READ_ONLY = Message("cannot be changed here (the form shows it read-only)")
 # Fields for which a browser sends nothing when they are empty.
 ABSENT_IS_EMPTY = (CheckField, MultiOptionField, ReferencesField, FilesField, RowsField)
 
@@ -336,7 +337,7 @@ def stored_files(name: str, fld, errors: dict, store_file: FileStore | None) -> 
     """The kept files' ids plus those of the uploads, stored through ``store_file``."""
     ids = list(fld.data or [])
     if fld.uploads and store_file is None:
-        add(errors, name, "this form cannot take file uploads")
+        add(errors, name, Message("this form cannot take file uploads"))
         return ids
     for upload in fld.uploads:
         descriptor = store_file(name, upload)
@@ -349,7 +350,8 @@ def stored_files(name: str, fld, errors: dict, store_file: FileStore | None) -> 
 def user_id(name: str, fld: UserField, errors: dict, users: UserLookup | None) -> int | None:
     found = users(fld.data) if users is not None else None
     if found is None:
-        add(errors, name, f"there is no user named '{fld.data}'; pick one from the list")
+        message = Message("there is no user named '{user}'; pick one from the list", user=fld.data)
+        add(errors, name, message)
     return found
 
 

@@ -9,6 +9,7 @@ entry; asking for an unknown type raises.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from sqlalchemy import BigInteger, Boolean, Date, String, Text
 from sqlalchemy.types import TypeEngine
 
 from .errors import CrmError
+from .messages import Message
 from .sqltypes import UTC, ExactDecimal, UtcDateTime, json_type
 
 # Storage classes: a type change within a class, or between classes listed in
@@ -52,9 +54,14 @@ MAX_DECIMAL_PRECISION = 18
 
 
 class ValueProblem(CrmError):
-    """A value that does not fit its field."""
+    """A value that does not fit its field; its message is a Message (see metamodel.messages)."""
 
     code = "invalid_value"
+
+    def __init__(self, template: str, **params: Any):
+        # A Message passed on as it is (a problem raised again) keeps its template.
+        keep = isinstance(template, Message) and not params
+        super().__init__(template if keep else Message(template, **params))
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class FieldType:
     # May a default be given, and may the field be unique / indexed?
     accepts_default: bool = True
     indexable: bool = True
+    # Is the stored text searched by substring (the list's search box, search_index.py)?
+    searchable: bool = False
 
 
 REGISTRY: dict[str, FieldType] = {}
@@ -112,17 +121,14 @@ RESULT_TYPES = ["text", "integer", "decimal", "currency", "percent", "boolean", 
 
 
 # --- coercion ---------------------------------------------------------------------
-
-
-def _fail(message: str):
-    raise ValueProblem(message)
+# Messages are templates with their values (metamodel.messages), so a page can say
+# them in its user's language; their English is what the API and the CLI show.
 
 
 def _limits(value, spec: dict, parse):
-    for key, compare, word in (
-        ("min", lambda v, m: v < m, "at least"),
-        ("max", lambda v, m: v > m, "at most"),
-    ):
+    if "min" not in spec and "max" not in spec:
+        return value
+    for key, compare in (("min", lambda v, m: v < m), ("max", lambda v, m: v > m)):
         limit = spec.get(key)
         if limit is None:
             continue
@@ -132,25 +138,31 @@ def _limits(value, spec: dict, parse):
         if bound is None and limit == "$today":
             bound = dt.date.today()
         if bound is not None and compare(value, bound):
-            _fail(f"must be {word} {bound}")
+            if key == "min":
+                raise ValueProblem("must be at least {bound}", bound=bound)
+            raise ValueProblem("must be at most {bound}", bound=bound)
     return value
 
 
 def coerce_text(value, spec):
     if isinstance(value, bool):
-        _fail("must be text")
+        raise ValueProblem("must be text")
     if isinstance(value, int | Decimal | float):
         value = str(value)
     if not isinstance(value, str):
-        _fail("must be text")
+        raise ValueProblem("must be text")
     if "\x00" in value:
-        _fail("contains a NUL character, which text cannot hold")
+        raise ValueProblem("contains a NUL character, which text cannot hold")
     limit = spec.get("max_length", DEFAULT_TEXT_LENGTH if spec.get("type") != "long_text" else None)
     if limit is not None and len(value) > limit:
-        _fail(f"is {len(value)} characters long; at most {limit} are allowed")
+        raise ValueProblem(
+            "is {length} characters long; at most {limit} are allowed",
+            length=len(value),
+            limit=limit,
+        )
     pattern = spec.get("pattern")
     if pattern and not re.fullmatch(pattern, value):
-        _fail(f"does not match the pattern {pattern}")
+        raise ValueProblem("does not match the pattern {pattern}", pattern=pattern)
     return value
 
 
@@ -163,14 +175,16 @@ URL = re.compile(
 def coerce_email(value, spec):
     value = coerce_text(value, spec).strip()
     if not EMAIL.match(value):
-        _fail(f"'{value}' is not an e-mail address")
+        raise ValueProblem("'{value}' is not an e-mail address", value=value)
     return value
 
 
 def coerce_url(value, spec):
     value = coerce_text(value, spec).strip()
     if not URL.match(value):
-        _fail(f"'{value}' is not a web address (it must start with http:// or https://)")
+        raise ValueProblem(
+            "'{value}' is not a web address (it must start with http:// or https://)", value=value
+        )
     return value
 
 
@@ -179,29 +193,31 @@ def coerce_phone(value, spec):
     try:
         number = phonenumbers.parse(value, spec.get("region", DEFAULT_PHONE_REGION))
     except phonenumbers.NumberParseException:
-        _fail(f"'{value}' is not a phone number")
+        raise ValueProblem("'{value}' is not a phone number", value=value) from None
     if not phonenumbers.is_possible_number(number):
-        _fail(f"'{value}' is not a possible phone number")
+        raise ValueProblem("'{value}' is not a possible phone number", value=value)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def coerce_integer(value, spec):
     if isinstance(value, bool):
-        return int(value) if spec.get("_converting") else _fail("must be a whole number")
+        if not spec.get("_converting"):
+            raise ValueProblem("must be a whole number")
+        return int(value)
     if isinstance(value, int):
         number = value
     elif isinstance(value, Decimal | float | str):
         try:
             exact = Decimal(str(value).strip())
         except InvalidOperation:
-            _fail(f"'{value}' is not a whole number")
+            raise ValueProblem("'{value}' is not a whole number", value=value) from None
         if not exact.is_finite() or exact != exact.to_integral_value():
-            _fail(f"'{value}' is not a whole number")
+            raise ValueProblem("'{value}' is not a whole number", value=value)
         number = int(exact)
     else:
-        _fail("must be a whole number")
+        raise ValueProblem("must be a whole number")
     if abs(number) > 2**63 - 1:
-        _fail("is too large")
+        raise ValueProblem("is too large")
     return _limits(number, spec, lambda limit, _: int(limit))
 
 
@@ -217,27 +233,37 @@ def decimal_precision(spec) -> int:
     return spec.get("precision", MAX_DECIMAL_PRECISION)
 
 
+@functools.lru_cache(maxsize=64)
+def _decimal_bounds(whole_digits: int, scale: int) -> tuple[Decimal, Decimal]:
+    return Decimal(10) ** whole_digits, Decimal(1).scaleb(-scale)
+
+
 def coerce_decimal(value, spec):
     if isinstance(value, bool):
-        _fail("must be a number")
+        raise ValueProblem("must be a number")
     if isinstance(value, float):
         value = repr(value)
     if not isinstance(value, str | int | Decimal):
-        _fail("must be a number")
+        raise ValueProblem("must be a number")
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, ValueError):
-        _fail(f"'{value}' is not a number")
+        raise ValueProblem("'{value}' is not a number", value=value) from None
     if not number.is_finite():
-        _fail(f"'{value}' is not a number")
+        raise ValueProblem("'{value}' is not a number", value=value)
     scale = decimal_scale(spec)
     whole_digits = decimal_precision(spec) - scale
+    too_large, quantum = _decimal_bounds(whole_digits, scale)
     # The size check comes first: quantizing a huge number overflows the context.
-    if abs(number) >= Decimal(10) ** whole_digits:
-        _fail(f"is too large: at most {whole_digits} digits before the decimal point")
-    if number != number.quantize(Decimal(1).scaleb(-scale), rounding="ROUND_DOWN"):
-        _fail(f"has more than {scale} decimal places")
-    number = number.quantize(Decimal(1).scaleb(-scale))
+    if abs(number) >= too_large:
+        raise ValueProblem(
+            "is too large: at most {digits} digits before the decimal point", digits=whole_digits
+        )
+    # Exact at the scale, or refused: the value is never rounded.
+    exact = number.quantize(quantum, rounding="ROUND_DOWN")
+    if number != exact:
+        raise ValueProblem("has more than {scale} decimal places", scale=scale)
+    number = exact
     return _limits(number, spec, lambda limit, _: Decimal(str(limit)))
 
 
@@ -256,7 +282,7 @@ def coerce_boolean(value, spec):
             return True
         if word in FALSE_WORDS:
             return False
-    _fail(f"'{value}' is not true or false")
+    raise ValueProblem("'{value}' is not true or false", value=value)
 
 
 def _parse_date(value, spec=None):
@@ -269,16 +295,17 @@ def _parse_date(value, spec=None):
         try:
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            _fail(f"'{value}' is not a date (use YYYY-MM-DD)")
+            raise ValueProblem("'{value}' is not a date (use YYYY-MM-DD)", value=value) from None
     if isinstance(value, dt.datetime):
         if value.time() != dt.time(0):
-            _fail(
-                f"'{value.isoformat()}' has a time of day; a date holds none, so it would be lost"
+            raise ValueProblem(
+                "'{value}' has a time of day; a date holds none, so it would be lost",
+                value=value.isoformat(),
             )
         return value.date()
     if isinstance(value, dt.date):
         return value
-    _fail(f"'{value}' is not a date (use YYYY-MM-DD)")
+    raise ValueProblem("'{value}' is not a date (use YYYY-MM-DD)", value=value)
 
 
 def coerce_date(value, spec):
@@ -294,20 +321,23 @@ def _parse_datetime(value, spec=None):
         try:
             parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            _fail(f"'{value}' is not a date and time (use ISO 8601, e.g. 2026-01-31T09:30:00Z)")
+            raise ValueProblem(
+                "'{value}' is not a date and time (use ISO 8601, e.g. 2026-01-31T09:30:00Z)",
+                value=value,
+            ) from None
     else:
-        _fail(f"'{value}' is not a date and time")
+        raise ValueProblem("'{value}' is not a date and time", value=value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
-        _fail(f"'{value}' is outside the years 1 to 9999 in UTC")
+        raise ValueProblem("'{value}' is outside the years 1 to 9999 in UTC", value=value) from None
 
 
 def coerce_datetime(value, spec):
     parsed = _parse_datetime(value, spec)
-    for key, word in (("min", "after"), ("max", "before")):
+    for key in ("min", "max"):
         limit = spec.get(key)
         if limit is None:
             continue
@@ -316,8 +346,10 @@ def coerce_datetime(value, spec):
             if limit == "$today"
             else _parse_datetime(limit)
         )
-        if (parsed < bound) if key == "min" else (parsed > bound):
-            _fail(f"must be {word} {bound.isoformat()}")
+        if key == "min" and parsed < bound:
+            raise ValueProblem("must be after {bound}", bound=bound.isoformat())
+        if key == "max" and parsed > bound:
+            raise ValueProblem("must be before {bound}", bound=bound.isoformat())
     return parsed
 
 
@@ -329,18 +361,22 @@ def coerce_select(value, spec):
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        _fail("must be one of the options")
+        raise ValueProblem("must be one of the options")
     values = option_values(spec)
     if value not in values:
-        _fail(f"'{value}' is not one of the options: {', '.join(values)}")
+        raise ValueProblem(
+            "'{value}' is not one of the options: {options}", value=value, options=", ".join(values)
+        )
     return value
 
 
 def coerce_multiselect(value, spec):
     if isinstance(value, str):
-        value = [value] if spec.get("_converting") else _fail("must be a list of options")
+        if not spec.get("_converting"):
+            raise ValueProblem("must be a list of options")
+        value = [value]
     if not isinstance(value, list):
-        _fail("must be a list of options")
+        raise ValueProblem("must be a list of options")
     chosen: list[str] = []
     for item in value:
         item = coerce_select(item, spec)
@@ -353,34 +389,34 @@ def coerce_rating(value, spec):
     number = coerce_integer(value, {})
     top = spec.get("max", 5)
     if not 0 <= number <= top:
-        _fail(f"must be between 0 and {top}")
+        raise ValueProblem("must be between 0 and {top}", top=top)
     return number
 
 
 def coerce_location(value, spec):
     if not isinstance(value, dict) or not {"lat", "lng"} <= value.keys():
-        _fail("must be an object with lat and lng")
+        raise ValueProblem("must be an object with lat and lng")
     lat, lng = (coerce_decimal(value[k], {"scale": 7}) for k in ("lat", "lng"))
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        _fail("lat must be within ±90 and lng within ±180")
+        raise ValueProblem("lat must be within ±90 and lng within ±180")
     address = value.get("address")
     if address is not None and not isinstance(address, str):
-        _fail("address must be text")
+        raise ValueProblem("address must be text")
     return {"lat": float(lat), "lng": float(lng), "address": address}
 
 
 def coerce_id(value, spec):
     if isinstance(value, bool):
-        _fail("must be a record id")
+        raise ValueProblem("must be a record id")
     number = coerce_integer(value, {})
     if number < 1:
-        _fail("must be a record id")
+        raise ValueProblem("must be a record id")
     return number
 
 
 def coerce_ids(value, spec):
     if not isinstance(value, list):
-        _fail("must be a list of record ids")
+        raise ValueProblem("must be a list of record ids")
     ids: list[int] = []
     for item in value:
         item = coerce_id(item, spec)
@@ -391,7 +427,7 @@ def coerce_ids(value, spec):
 
 def coerce_rows(value, spec):
     if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-        _fail("must be a list of rows")
+        raise ValueProblem("must be a list of rows")
     return value
 
 
@@ -402,7 +438,7 @@ def coerce_files(value, spec):
         isinstance(item, dict) or (isinstance(item, int) and not isinstance(item, bool))
         for item in value
     ):
-        _fail("must be a list of files (their ids, or the objects an upload returned)")
+        raise ValueProblem("must be a list of files (their ids, or the objects an upload returned)")
     return value
 
 
@@ -440,6 +476,7 @@ register(
         },
         column=_string,
         coerce=coerce_text,
+        searchable=True,
     )
 )
 register(
@@ -450,6 +487,7 @@ register(
         column=lambda s: Text(),
         coerce=coerce_text,
         indexable=False,
+        searchable=True,
     )
 )
 register(
@@ -527,7 +565,13 @@ register(
     )
 )
 register(
-    FieldType("email", STRING, column=lambda s: String(DEFAULT_TEXT_LENGTH), coerce=coerce_email)
+    FieldType(
+        "email",
+        STRING,
+        column=lambda s: String(DEFAULT_TEXT_LENGTH),
+        coerce=coerce_email,
+        searchable=True,
+    )
 )
 register(
     FieldType(
@@ -536,9 +580,12 @@ register(
         {"region": {"type": "string", "pattern": "^[A-Z]{2}$"}},
         column=lambda s: String(32),
         coerce=coerce_phone,
+        searchable=True,
     )
 )
-register(FieldType("url", STRING, column=lambda s: String(2000), coerce=coerce_url))
+register(
+    FieldType("url", STRING, column=lambda s: String(2000), coerce=coerce_url, searchable=True)
+)
 register(
     FieldType(
         "rating",
@@ -629,6 +676,7 @@ register(
         column=lambda s: String(64),
         coerce=coerce_text,
         accepts_default=False,
+        searchable=True,
     )
 )
 register(

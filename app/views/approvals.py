@@ -5,7 +5,8 @@ read the form, call the engine and show its answer. A refusal is shown where the
 user acted, in the engine's words: for htmx the partial comes back (200, so htmx
 swaps it without a script) with the message; without htmx the whole page comes
 back with the refusal's own status. A change answers with the fresh partial and
-``HX-Trigger: record-changed`` so the page around it can refresh.
+``HX-Trigger: record-changed`` so the page around it can refresh; its htmx answer
+carries the navigation's counts too, swapped into the sidebar out of band.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ..api.errors import status_of
 from ..api.service import records_service, workflows_service
 from ..i18n import language
 from ..identity import page_actor
-from ..navigation import NavLink, add_nav_link
+from ..navigation import NavLink, add_nav_link, counts_out_of_band
 from . import inbox_rows, workflow_diagram, workflow_panel
 from .pages import page_blueprint, render_page, wants_partial
 
@@ -151,7 +152,9 @@ def _acted(app: str, entity: str, record_id: int, run, done: str):
         flash(message, "success")
         return redirect(record_url(app, entity, record_id))
     panel = _panel(actor, app, entity, record_id, message=message, tolerate_forbidden=True)
-    response = make_response(render_template("workflow/_record_actions.html", panel=panel))
+    response = make_response(
+        render_template("workflow/_record_actions.html", panel=panel) + fresh_counts()
+    )
     response.headers["HX-Trigger"] = "record-changed"
     return response
 
@@ -298,6 +301,13 @@ def counts(actor: Actor) -> dict[str, int]:
     return cached[1]
 
 
+def fresh_counts() -> str:
+    """The navigation's counts, read again after an action and swapped in out of band:
+    htmx answers update the sidebar's badges in place."""
+    g.pop("crm_approval_counts", None)
+    return counts_out_of_band()
+
+
 def _box() -> str:
     box = request.args.get("box", "waiting")
     if box not in BOXES:
@@ -354,7 +364,7 @@ def decide(task_id: int, action: str):
         flash(done, "success")
         return redirect(url_for(".inbox"))
     row = inbox_rows.describe([_decided_item(outcome, task_id)], language())[0]
-    g.pop("crm_approval_counts", None)
+    counts_now = fresh_counts()
     response = make_response(
         render_template(
             "workflow/_inbox_decided.html",
@@ -364,6 +374,7 @@ def decide(task_id: int, action: str):
             counts=counts(actor),
             message=done,
         )
+        + counts_now
     )
     response.headers["HX-Trigger"] = "record-changed"
     return response
@@ -448,8 +459,12 @@ def batch():
 
 
 def _inbox_answer(context: dict, status: int):
-    template = "workflow/_inbox.html" if wants_partial() else "workflow/inbox.html"
-    return make_response(render_template(template, **context), status)
+    if wants_partial():
+        # inbox_context has just read the counts afresh.
+        page = render_template("workflow/_inbox.html", **context) + counts_out_of_band()
+    else:
+        page = render_template("workflow/inbox.html", **context)
+    return make_response(page, status)
 
 
 # --- notifications --------------------------------------------------------------------
@@ -497,11 +512,15 @@ def wf_record_url(app: str, entity: str, record_id: int) -> str:
 
 
 def _approvals_link(actor: Actor) -> NavLink:
-    return NavLink(url_for("approvals.inbox"), _("Approvals"), counts(actor)["waiting"])
+    waiting = counts(actor)["waiting"]
+    return NavLink(url_for("approvals.inbox"), _("Approvals"), waiting, key="approvals")
 
 
 def _notifications_link(actor: Actor) -> NavLink:
-    return NavLink(url_for("approvals.notifications"), _("Notifications"), counts(actor)["unread"])
+    unread = counts(actor)["unread"]
+    return NavLink(
+        url_for("approvals.notifications"), _("Notifications"), unread, key="notifications"
+    )
 
 
 @blueprint.record_once

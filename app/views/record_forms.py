@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import current_app, request
 from flask_babel import get_timezone
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
@@ -39,7 +38,6 @@ from form_engine import (
     submit,
 )
 from form_engine.rules import Resolver, defaults
-from form_engine.submission import NEEDS_ROWS, READ_ONLY, REQUIRED
 from form_engine.values import kind
 from metamodel.errors import CrmError
 from metamodel.field_types import ValueProblem
@@ -51,7 +49,7 @@ from records.actor import Actor
 from records.serialize import json_value
 
 from ..api.service import records_service
-from ..i18n import language
+from ..i18n import language, translated
 from . import pickers
 from .pickers import Picked
 
@@ -71,21 +69,11 @@ DISABLED_WHEN_READ_ONLY = (
     "file",
     "signature",
 )
-# What the form engine and the record service say, in the user's language.
-MESSAGES = {
-    REQUIRED: _l("is required"),
-    NEEDS_ROWS: _l("needs at least one row"),
-    READ_ONLY: _l("cannot be changed here (the form shows it read-only)"),
-    "you may not change this field": _l("you may not change this field"),
-    "is computed or read-only and cannot be set": _l("is computed or read-only and cannot be set"),
-    "this form cannot take file uploads": _l("this form cannot take file uploads"),
-}
 
 
 def message(text: str) -> str:
-    """A message beside a field, translated when it is one the engine says often."""
-    known = MESSAGES.get(text)
-    return str(known) if known is not None else text
+    """A message beside a field, in the user's language (see i18n.translated)."""
+    return translated(text)
 
 
 def form_cache() -> FormCache:

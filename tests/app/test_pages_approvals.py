@@ -583,10 +583,22 @@ def test_an_unknown_box_is_refused(as_):
 
 def nav_count(html: str, label: str) -> int:
     found = re.search(
-        rf'class="nav-extra"><a href="[^"]+">{label}(?: <span class="badge">(\d+))?', html
+        rf'class="nav-extra"><a href="[^"]+">{label} <span class="nav-count" id="nav-count-\w+">'
+        r'(?:<span class="badge">(\d+)</span>)?</span>',
+        html,
     )
     assert found, f"no {label} link in the navigation"
     return int(found.group(1) or 0)
+
+
+def counts_swapped_in(html: str) -> dict[str, int]:
+    """The navigation's counts an htmx answer carries out of band, by link."""
+    found = re.findall(
+        r'<span class="nav-count" id="nav-count-(\w+)" hx-swap-oob="true">'
+        r'(?:<span class="badge">(\d+)</span>)?</span>',
+        html,
+    )
+    return {key: int(count or 0) for key, count in found}
 
 
 def test_the_navigation_counts_waiting_approvals_and_unread_notifications(
@@ -601,6 +613,33 @@ def test_the_navigation_counts_waiting_approvals_and_unread_notifications(
     flow.act(people["wang"], waiting_tasks(flow, people["wang"])[0], "approve")
     assert nav_count(page(as_("wang").get("/approvals")), "Approvals") == 1
     assert nav_count(page(as_("li").get("/")), "Notifications") == 1
+
+
+def test_htmx_decisions_update_the_navigation_counts_in_place(as_, flow, people, make_deal):
+    deals = [make_deal(10, f"Deal {n}") for n in range(4)]
+    answer = page(fire(as_("li"), deals[0]))
+    # Whoever acted gets their own counts: li waits for nothing.
+    assert counts_swapped_in(answer)["approvals"] == 0
+    for deal in deals[1:]:
+        fire(as_("li"), deal)
+    wang = as_("wang")
+    assert nav_count(page(wang.get("/approvals")), "Approvals") == 4
+    first, second, *rest = sorted(waiting_tasks(flow, people["wang"]))
+    # From an inbox row: the row, the tabs and the sidebar's count, out of band.
+    answer = page(wang.post(f"/approvals/tasks/{first}/approve"))
+    assert counts_swapped_in(answer) == {"approvals": 3, "notifications": 4}
+    # From the record's workflow panel.
+    deal = next(i["record_id"] for i in flow.inbox(people["wang"], "waiting") if i["id"] == second)
+    answer = page(wang.post(f"{record(deal)}/tasks/{second}/reject", {"comment": "no"}))
+    assert 'class="wf-panel card"' in answer and counts_swapped_in(answer)["approvals"] == 2
+    # A batch: the count goes to nothing, and the badge with it.
+    data = {"csrf_token": wang.token, "task": [str(t) for t in rest]}
+    answer = page(wang.client.post("/approvals/batch", data=data, headers=HX))
+    assert counts_swapped_in(answer)["approvals"] == 0
+    assert '<span class="nav-count" id="nav-count-approvals" hx-swap-oob="true"></span>' in answer
+    assert nav_count(page(wang.get("/")), "Approvals") == 0
+    # Whole pages carry no out-of-band swaps: their navigation is drawn fresh.
+    assert counts_swapped_in(page(wang.get("/approvals"))) == {}
 
 
 def test_notifications_are_listed_and_marked_read(as_, flow, people, make_deal):

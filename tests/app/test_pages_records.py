@@ -737,6 +737,62 @@ def test_a_public_form_speaks_the_visitors_language(web_app):
     assert "<h1>联系我们</h1>" in page and "您的信息" in page
 
 
+CONTACTS = f"/a/{APP}/contact"
+BAD_CONTACT = {"full_name": "", "email": "not-an-email", "preferred_channel": "fax"}
+
+
+def said(page: str, key: str) -> list[str]:
+    """The messages beside a field as a reader sees them (quotes unescaped)."""
+    return [html.unescape(m) for m in errors_of(page, key)]
+
+
+def test_value_messages_speak_the_users_language(web_app):
+    li = signed_in(web_app, "li", "zh")
+    response = post(li, CONTACTS + "/new", BAD_CONTACT)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert said(page, "full_name") == ["为必填项"]
+    assert said(page, "email") == ["“not-an-email”不是有效的电子邮件地址"]
+    assert said(page, "preferred_channel") == ["“fax”不在可选项中：phone, email, wechat, visit"]
+    # The same as the user leaves a field, and for a condition (required_when) or a limit.
+    headers = {**HX, "X-CSRFToken": csrf_token(li, CONTACTS + "/new")}
+    answer = li.post(
+        CONTACTS + "/validate", data=BAD_CONTACT, headers={**headers, "HX-Trigger-Name": "email"}
+    )
+    assert said(answer.get_data(as_text=True), "email") == ["“not-an-email”不是有效的电子邮件地址"]
+    page = post(li, DEALS + "/new", {"stage": "lost", "amount": "-5"}).get_data(as_text=True)
+    assert said(page, "lost_reason") == ["为必填项"] and said(page, "amount") == ["不能小于 0"]
+    # A visitor of a public form reads them in the browser's language.
+    visitor = web_app.test_client()
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    page = page_of(visitor, PUBLIC, headers=zh)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = visitor.post(PUBLIC, data={**BAD_CONTACT, "csrf_token": token}, headers=zh)
+    assert said(response.get_data(as_text=True), "email") == [
+        "“not-an-email”不是有效的电子邮件地址"
+    ]
+
+
+def test_value_messages_stay_english_for_english_users_and_the_api(web_app):
+    wang = signed_in(web_app, "wang")
+    page = post(wang, CONTACTS + "/new", BAD_CONTACT).get_data(as_text=True)
+    assert said(page, "full_name") == ["is required"]
+    assert said(page, "email") == ["'not-an-email' is not an e-mail address"]
+    assert said(page, "preferred_channel") == [
+        "'fax' is not one of the options: phone, email, wechat, visit"
+    ]
+    # The API speaks English to everyone, whatever the user's or the request's language.
+    li = signed_in(web_app, "li", "zh")
+    headers = {"X-CSRFToken": csrf_token(li, "/"), "Accept-Language": "zh-CN"}
+    body = {"full_name": "Mei", "email": "not-an-email", "preferred_channel": "fax"}
+    response = li.post(f"/api/v1/records/{APP}/contact", json=body, headers=headers)
+    assert response.status_code == 422
+    assert sorted(e["message"] for e in response.get_json()["errors"]) == [
+        "'fax' is not one of the options: phone, email, wechat, visit",
+        "'not-an-email' is not an e-mail address",
+    ]
+
+
 def test_a_row_rule_that_follows_a_reference_admits_the_user_it_names(db_url, tmp_path):
     """The detail page decides as the record service does: the rule reads the account."""
     doc = example()

@@ -2,7 +2,8 @@
 
 The record detail page is not there yet, so li uses the actions page (the partial
 the detail page will load). wang sees the waiting count in the navigation and
-approves from the inbox; the row updates in place over htmx.
+approves from the inbox; the row, the tabs and the navigation's count update in place
+over htmx.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def test_li_asks_for_a_discount_and_wang_approves_from_the_inbox(page, live_serv
     expect(row).to_contain_text("li")
     expect(row).to_contain_text("Manager")
     screenshot(page, "approvals-inbox")
+    expect(approvals.locator(".badge")).to_have_text("1")
+    page.evaluate("window.stillTheSamePage = true")
     row.locator("textarea[name=comment]").fill("Fine for this account")
     row.locator("button", has_text="Approve").click()
     decided = page.locator(".wf-row.wf-decided", has_text="Q3 line upgrade")
@@ -61,6 +64,10 @@ def test_li_asks_for_a_discount_and_wang_approves_from_the_inbox(page, live_serv
     expect(decided).to_contain_text("Fine for this account")
     expect(page.locator('#wf-inbox-tabs [data-box="waiting"] .wf-count')).to_have_text("0")
     expect(page.locator('#wf-inbox-tabs [data-box="done"] .wf-count')).to_have_text("1")
+    # The sidebar's count went with it, without a page load: nothing waits any more.
+    expect(approvals.locator(".badge")).to_have_count(0)
+    expect(approvals.locator("#nav-count-approvals")).to_have_count(1)
+    assert page.evaluate("window.stillTheSamePage") is True
     screenshot(page, "approvals-inbox-decided")
 
     page.goto(f"{record}/diagram")

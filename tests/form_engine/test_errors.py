@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from form_engine import FORM, attach_errors, bind, errors_from_problems, form_errors
 from metamodel.errors import Problem
+from metamodel.messages import Message
 from records.errors import StaleVersion, ValidationFailed
 
 
@@ -26,6 +27,31 @@ def test_pointers_become_field_and_cell_names(cache, sales):
             "row 2, parent_id: is not a field of this entity",
         ],
         FORM: ["owner: there is no user with id 9", "the record is locked"],
+    }
+
+
+def test_the_places_a_message_is_put_in_can_be_translated_with_it(cache, sales):
+    spec = cache.spec(sales, "deal")
+    problems = [
+        Problem("/lines/2", Message("must be a list of rows")),
+        Problem("/lines/1/parent_id", "is not a field of this entity"),
+        Problem("/owner", Message("must be a record id")),
+    ]
+    errors = errors_from_problems(problems, spec)
+    catalogue = {
+        "row {row}: {message}": "第 {row} 行：{message}",
+        "row {row}, {label}: {message}": "第 {row} 行，{label}：{message}",
+        "{label}: {message}": "{label}：{message}",
+        "must be a list of rows": "必须是行列表",
+        "must be a record id": "必须是记录 ID",
+    }
+    translated = {
+        key: [m.translated(lambda t: catalogue.get(t, t)) for m in messages]
+        for key, messages in errors.items()
+    }
+    assert translated == {
+        "lines": ["第 3 行：必须是行列表", "第 2 行，parent_id：is not a field of this entity"],
+        FORM: ["owner：必须是记录 ID"],
     }
 
 

@@ -1,0 +1,109 @@
+"""Messages: English text that keeps its template and values, so the edge can translate it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+
+import pytest
+
+from metamodel import field_types
+from metamodel.errors import Problem
+from metamodel.field_types import ValueProblem
+from metamodel.messages import Message
+
+CATALOGUE = {
+    "'{value}' is not an e-mail address": "“{value}”不是有效的电子邮件地址",
+    "{label}: {message}": "{label}：{message}",
+    "is required": "为必填项",
+    "must be at least {bound}": "{missing} is not a value here",
+}
+
+
+def zh(template: str) -> str:
+    return CATALOGUE.get(template, template)
+
+
+def test_a_message_is_its_english_text():
+    message = Message("'{value}' is not an e-mail address", value="x@")
+    assert message == "'x@' is not an e-mail address" and isinstance(message, str)
+    assert str(message) == message and type(str(message)) is str
+    assert json.dumps({"message": message}) == '{"message": "\'x@\' is not an e-mail address"}'
+    assert f"{Problem('/email', message)}" == "/email: 'x@' is not an e-mail address"
+    # Without values the template is the text as written, braces and all.
+    assert Message("{seq} must appear in the pattern") == "{seq} must appear in the pattern"
+
+
+def test_a_message_is_translated_with_its_values_filled_in_again():
+    inner = Message("'{value}' is not an e-mail address", value="{x}@")
+    outer = Message("{label}: {message}", label="邮箱", message=inner)
+    assert outer == "邮箱: '{x}@' is not an e-mail address"
+    assert outer.translated(zh) == "邮箱：“{x}@”不是有效的电子邮件地址"
+    assert Message("is required").translated(zh) == "为必填项"
+    assert Message("is too large").translated(zh) == "is too large"  # not in the catalogue
+
+
+def test_a_translation_naming_another_placeholder_gives_the_english():
+    message = Message("must be at least {bound}", bound=0)
+    assert message.translated(zh) == "must be at least 0"
+
+
+def test_copies_and_pickles_keep_the_text_and_the_template():
+    message = Message("must be at least {bound}", bound=5)
+    for again in (copy.deepcopy(message), pickle.loads(pickle.dumps(message))):
+        assert again == "must be at least 5" and isinstance(again, Message)
+        assert (again.template, again.params) == (message.template, message.params)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "spec", "value", "english", "template"),
+    [
+        (
+            "email",
+            {},
+            "nope",
+            "'nope' is not an e-mail address",
+            "'{value}' is not an e-mail address",
+        ),
+        ("integer", {"min": 3}, 1, "must be at least 3", "must be at least {bound}"),
+        ("integer", {"max": 3}, 9, "must be at most 3", "must be at most {bound}"),
+        (
+            "select",
+            {"options": [{"value": "a"}, {"value": "b"}]},
+            "c",
+            "'c' is not one of the options: a, b",
+            "'{value}' is not one of the options: {options}",
+        ),
+        (
+            "text",
+            {"max_length": 2},
+            "abc",
+            "is 3 characters long; at most 2 are allowed",
+            "is {length} characters long; at most {limit} are allowed",
+        ),
+        (
+            "date",
+            {},
+            "31/01/2026",
+            "'31/01/2026' is not a date (use YYYY-MM-DD)",
+            "'{value}' is not a date (use YYYY-MM-DD)",
+        ),
+        ("boolean", {}, "maybe", "'maybe' is not true or false", "'{value}' is not true or false"),
+    ],
+)
+def test_field_types_say_what_they_always_said_and_keep_the_template(
+    type_name, spec, value, english, template
+):
+    with pytest.raises(ValueProblem) as problem:
+        field_types.get(type_name).coerce(value, {"type": type_name, **spec})
+    assert problem.value.message == english and str(problem.value) == english
+    assert isinstance(problem.value.message, Message)
+    assert problem.value.message.template == template
+
+
+def test_a_problem_raised_again_keeps_its_template():
+    first = Message("'{value}' is not a number", value="x")
+    again = ValueProblem(first)
+    assert again.message is first
+    assert ValueProblem("plain {text}").message == "plain {text}"
