@@ -440,8 +440,10 @@ def records_export(app, entity, output, fmt, names, lang, rule, username):
 # --- command groups kept in modules of their own ----------------------------------
 
 # Imported last: these modules use ``refusals`` and ``runtime`` from above.
+from .cli_dashboards import dashboards_group  # noqa: E402
 from .cli_presets import preset_group  # noqa: E402
 from .cli_workflow import workflow_group  # noqa: E402
 
+main.add_command(dashboards_group)
 main.add_command(preset_group)
 main.add_command(workflow_group)

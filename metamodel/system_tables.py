@@ -310,3 +310,22 @@ import_jobs = Table(
     Column("finished_at", UtcDateTime),
     Index("ix_crm_import_jobs_creator", "created_by", "id"),
 )
+
+# --- dashboard snapshots (owned by records/dashboard_snapshots.py) -------------------
+
+# A dashboard widget's computed data, per audience: "all" for everyone who reads every
+# entity the widget reads in full, else one user with their rights (see audience()).
+# Workers share the snapshots through the database. ``digest`` is the app document's
+# at computing time: a snapshot of other metadata is void. Labels are kept as written
+# (every language), so one snapshot serves every language.
+dashboard_snapshots = Table(
+    "crm_dashboard_snapshots",
+    system_metadata,
+    Column("app", String(30), primary_key=True),
+    Column("dashboard", String(30), primary_key=True),
+    Column("widget", Integer, primary_key=True),
+    Column("audience", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("computed_at", UtcDateTime, nullable=False),
+)

@@ -16,6 +16,11 @@ a person reads:
 * yes/no fields: Yes/No; anything else: the value as text.
 
 Rows without a value form the group with key null, labelled "(empty)", last.
+
+Labels come in the language asked for; asked for none (``language=None``), the
+labels that are metadata or words of this module stay as written (a string, or a
+map of language code to string), so a snapshot can be kept once for every
+language and worded when shown (see ``records.dashboards.localised``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,11 @@ YES_NO = {True: {"en": "Yes", "zh": "是"}, False: {"en": "No", "zh": "否"}}
 CHUNK = 500
 # Filling the gaps of a period axis stops here: a day axis over ten years is no chart.
 MAX_FILLED_BUCKETS = 1000
+
+
+def worded(text: Any, language: str | None) -> Any:
+    """``text`` in ``language``; as written when ``language`` is None."""
+    return text if language is None else localise(text, language)
 
 
 @dataclass
@@ -107,7 +117,7 @@ class Groups:
         conn: Connection,
         found: list[tuple[Any, Any]],
         empty: Any,
-        language: str,
+        language: str | None,
         *,
         complete: bool = True,
     ) -> list[dict[str, Any]]:
@@ -126,7 +136,7 @@ class Groups:
             label, color = names.get(key, (None, None)) if key is not None else (None, None)
             item = {
                 "key": key,
-                "label": localise(EMPTY, language) if key is None else label,
+                "label": worded(EMPTY, language) if key is None else label,
                 "value": values.get(key, empty),
             }
             if color:
@@ -151,12 +161,12 @@ class Groups:
 
     # --- labels ------------------------------------------------------------------------
 
-    def _names(self, conn: Connection, keys: list, language: str) -> dict[Any, tuple]:
+    def _names(self, conn: Connection, keys: list, language: str | None) -> dict[Any, tuple]:
         if self.kind == "select":
             by_value = {choice.value: choice for choice in self.choices}
             return {
                 key: (
-                    localise(by_value[key].label, language) or key if key in by_value else key,
+                    worded(by_value[key].label, language) or key if key in by_value else key,
                     by_value[key].color if key in by_value else None,
                 )
                 for key in keys
@@ -168,7 +178,7 @@ class Groups:
         if self.kind == "user":
             return {key: (name, None) for key, name in self._usernames(conn, keys).items()}
         if self.kind == "boolean":
-            return {key: (localise(YES_NO[bool(key)], language), None) for key in keys}
+            return {key: (worded(YES_NO[bool(key)], language), None) for key in keys}
         return {key: (_text(key), None) for key in keys}
 
     def _titles(self, conn: Connection, ids: list[int]) -> dict[int, str]:

@@ -13,6 +13,7 @@ dashboard with a ValidationFailed naming ``/dashboards/N/widgets/M/...``.
 What :func:`compute_dashboard` returns (JSON-ready; Chart.js can take it as is)::
 
     {"name": "sales_kpis", "label": "Sales KPIs", "description": "...",  # if any
+     "as_of": "2025-03-05T09:00:00.123456Z",  # when the computation started
      "widgets": [
        {"type": "number", "label": "Open pipeline", "entity": "deal", "permitted": true,
         "aggregate": "sum", "field": "amount", "currency": "CNY",  # currency fields only
@@ -46,13 +47,19 @@ cumulative share and class (see ``pareto``); ``classes`` sums them up per
 class, the rest (C by default) last.
 
 Texts (labels) are given in ``language``, then English, then any.
+:func:`compute_widgets` gives the widgets with their labels as written instead
+(a string, or a map of language code to string), keyed by position: the page
+keeps them as snapshots (``records.dashboard_snapshots``) for every language,
+and :func:`localised` words them when shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from metamodel.errors import NotFound
+from metamodel.model import AppModel, EntityModel
 from metamodel.text import localise
 
 from . import access
@@ -87,81 +94,147 @@ def list_dashboards(records, actor: Actor, app: str, language: str = "en") -> li
     with records.reading() as conn:
         model = records.registry.app(app, conn).model
         return [
-            _heading(dashboard, language) | {"widgets": len(dashboard.get("widgets", []))}
+            heading(dashboard, language) | {"widgets": len(dashboard.get("widgets", []))}
             for dashboard in model.list_of("dashboards")
             if may_see(actor, dashboard)
         ]
 
 
-def compute_dashboard(records, actor: Actor, app: str, name: str, language: str = "en") -> dict:
-    """The dashboard ``name`` of ``app`` with every widget computed for ``actor``.
+def find_dashboard(model: AppModel, actor: Actor, name: str) -> tuple[int, dict]:
+    """The position and definition of the dashboard ``name`` the actor may see.
 
-    NotFound for an unknown app or dashboard; Forbidden when its roles leave the actor out.
+    NotFound for an unknown dashboard; Forbidden when its roles leave the actor out.
+    """
+    found = next(
+        (
+            (index, dashboard)
+            for index, dashboard in enumerate(model.list_of("dashboards"))
+            if dashboard.get("name") == name
+        ),
+        None,
+    )
+    if found is None:
+        raise NotFound(f"app '{model.name}' has no dashboard '{name}'")
+    index, dashboard = found
+    if not may_see(actor, dashboard):
+        roles = ", ".join(dashboard.get("roles") or ["admin"])
+        raise Forbidden(f"the dashboard '{name}' is for these roles: {roles}")
+    return index, dashboard
+
+
+def compute_dashboard(records, actor: Actor, app: str, name: str, language: str = "en") -> dict:
+    """The dashboard ``name`` of ``app`` with every widget computed for ``actor``, now.
+
+    ``as_of`` is the moment the computation started. NotFound for an unknown app
+    or dashboard; Forbidden when its roles leave the actor out.
     """
     with records.reading() as conn:
         model = records.registry.app(app, conn).model
-        found = next(
-            (
-                (index, dashboard)
-                for index, dashboard in enumerate(model.list_of("dashboards"))
-                if dashboard.get("name") == name
-            ),
-            None,
-        )
-        if found is None:
-            raise NotFound(f"app '{app}' has no dashboard '{name}'")
-        index, dashboard = found
-        if not may_see(actor, dashboard):
-            roles = ", ".join(dashboard.get("roles") or ["admin"])
-            raise Forbidden(f"the dashboard '{name}' is for these roles: {roles}")
-        computer = _Computer(records, conn, actor, app, language)
-        widgets = [
-            computer.widget(widget, f"/dashboards/{index}/widgets/{w_index}")
-            for w_index, widget in enumerate(dashboard.get("widgets", []))
-        ]
-        return _heading(dashboard, language) | {"widgets": widgets}
+        index, dashboard = find_dashboard(model, actor, name)
+        as_of = records.clock()
+        widgets = compute_widgets(records, conn, actor, app, index, dashboard)
+    return heading(dashboard, language) | {
+        "as_of": json_value(as_of),
+        "widgets": [localised(widget, language) for widget in widgets.values()],
+    }
 
 
-def _heading(dashboard: dict, language: str) -> dict[str, Any]:
-    heading = {
+def compute_widgets(
+    records,
+    conn,
+    actor: Actor,
+    app: str,
+    index: int,
+    dashboard: dict,
+    which: Iterable[int] | None = None,
+) -> dict[int, dict]:
+    """Widgets of the dashboard at ``index`` (those at the positions ``which``, else all),
+    computed for ``actor``, by position, with their labels as written (see ``localised``)."""
+    computer = _Computer(records, conn, actor, app)
+    wanted = None if which is None else set(which)
+    return {
+        w_index: computer.widget(widget, f"/dashboards/{index}/widgets/{w_index}")
+        for w_index, widget in enumerate(dashboard.get("widgets", []))
+        if wanted is None or w_index in wanted
+    }
+
+
+def localised(widget: dict, language: str) -> dict:
+    """A computed widget with its labels (and its groups') in ``language``."""
+    worded = dict(widget, label=localise(widget.get("label"), language))
+    for key in ("series", "groups"):
+        if key in widget:
+            worded[key] = [
+                dict(item, label=localise(item.get("label"), language)) for item in widget[key]
+            ]
+    return worded
+
+
+def heading(dashboard: dict, language: str) -> dict[str, Any]:
+    found = {
         "name": dashboard["name"],
         "label": localise(dashboard.get("label"), language) or dashboard["name"],
     }
     if dashboard.get("description"):
-        heading["description"] = localise(dashboard["description"], language)
-    return heading
+        found["description"] = localise(dashboard["description"], language)
+    return found
+
+
+def widget_label(entity: EntityModel, widget: dict) -> Any:
+    """The widget's label as written: its own, else its entity's plural."""
+    return widget.get("label") or entity.plural_label
+
+
+def refusal(actor: Actor, entity: EntityModel, widget: dict) -> str | None:
+    """Why the actor may not see this widget, or None."""
+    if access.grant(actor, entity, "read") is None:
+        return f"you may not read {entity.name} records"
+    for key in ("field", "group_by"):
+        name = widget.get(key)
+        if isinstance(name, str) and (reason := unreadable(actor, entity, name)):
+            return reason
+    return None
+
+
+def refused(entity: EntityModel, widget: dict, message: str) -> dict[str, Any]:
+    """The result of a widget the actor may not see (its label as written)."""
+    return {
+        "type": widget["type"],
+        "label": widget_label(entity, widget),
+        "entity": entity.name,
+        "permitted": False,
+        "message": message,
+    }
 
 
 class _Computer:
-    """Computes the widgets of one dashboard, in one transaction, for one actor."""
+    """Computes the widgets of one dashboard, in one transaction, for one actor.
 
-    def __init__(self, records, conn, actor: Actor, app: str, language: str):
+    Labels stay as written (no language for ``Groups``): ``localised`` words them.
+    """
+
+    def __init__(self, records, conn, actor: Actor, app: str):
         self.records = records
         self.conn = conn
         self.actor = actor
         self.app = app
-        self.language = language
         self.context = records.context(actor)
 
     def widget(self, widget: dict, at: str) -> dict[str, Any]:
         kind = widget["type"]
         runtime = self.records.runtime(self.app, widget["entity"], self.conn)
         aggregate = widget.get("aggregate", DEFAULT_AGGREGATE[kind])
+        reason = refusal(self.actor, runtime.entity, widget)
+        if reason is not None:
+            return refused(runtime.entity, widget, reason)
         head = {
             "type": kind,
-            "label": localise(widget.get("label"), self.language)
-            or localise(runtime.entity.plural_label, self.language),
+            "label": widget_label(runtime.entity, widget),
             "entity": runtime.name,
             "permitted": True,
             "aggregate": aggregate,
         }
         head |= {key: widget[key] for key in ECHOED if key in widget}
-        refusal = self._refusal(runtime.entity, widget)
-        if refusal is not None:
-            return {key: head[key] for key in ("type", "label", "entity")} | {
-                "permitted": False,
-                "message": refusal,
-            }
         field = widget.get("field")
         path = resolve(runtime, self.records.tables_for, field, at + "/field") if field else None
         measure = Measure(aggregate, path)
@@ -185,9 +258,9 @@ class _Computer:
         found = grouped(self.conn, runtime.table, where, measure, key, [group_path, *measured])
         groups = Groups(self.records, self.actor, self.context, group_path, period)
         if kind == "chart":
-            series = groups.series(self.conn, found, measure.empty, self.language)
+            series = groups.series(self.conn, found, measure.empty, None)
             return json_value(head | {"series": series})
-        items = groups.series(self.conn, found, measure.empty, self.language, complete=False)
+        items = groups.series(self.conn, found, measure.empty, None, complete=False)
         return json_value(head | self._pareto(items, measure, widget.get("classes")))
 
     @staticmethod
@@ -204,13 +277,3 @@ class _Computer:
             "groups": ranked["groups"],
             "classes": ranked["classes"],
         }
-
-    def _refusal(self, entity, widget: dict) -> str | None:
-        """Why the actor may not see this widget, or None."""
-        if access.grant(self.actor, entity, "read") is None:
-            return f"you may not read {entity.name} records"
-        for key in ("field", "group_by"):
-            name = widget.get(key)
-            if isinstance(name, str) and (reason := unreadable(self.actor, entity, name)):
-                return reason
-        return None

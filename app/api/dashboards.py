@@ -1,7 +1,8 @@
 """``/api/v1/apps/{app}/dashboards``: the dashboards a caller may see, computed.
 
 The numbers, series and ABC groups are the core's (``records.dashboards``, whose
-docstring describes the response); this view picks the language and shapes
+docstring describes the response), computed when asked (exact, unlike the pages'
+snapshots; ``as_of`` says when); this view picks the language and shapes
 nothing. Labels come in the ``language`` query parameter's language, else the
 best of ``Accept-Language`` among the configured languages, else the default.
 """
@@ -113,8 +114,8 @@ def dashboard_paths(spec: APISpec) -> None:
             "get": {
                 "operationId": "dashboards.get",
                 "summary": "A dashboard with every widget computed over what the caller may read",
-                "description": "a widget over records the caller may not read comes back "
-                "with permitted: false and a message",
+                "description": "computed when asked (as_of: when); a widget over records "
+                "the caller may not read comes back with permitted: false and a message",
                 "parameters": [language],
                 "responses": responses(
                     {
@@ -206,9 +207,15 @@ def _components(spec: APISpec) -> None:
         "Dashboard",
         {
             "type": "object",
-            "required": ["name", "label", "widgets"],
+            "required": ["name", "label", "as_of", "widgets"],
             "properties": {
                 **heading,
+                "as_of": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "the moment the numbers were computed (UTC); the API "
+                    "computes them when asked, pages show snapshots",
+                },
                 "widgets": {"type": "array", "items": ref("DashboardWidget")},
             },
         },

@@ -1,30 +1,46 @@
 """The dashboard pages: each widget of a dashboard as a number, a chart or an ABC table.
 
-The numbers are the core's (``records.dashboards.compute_dashboard``, which also
-decides who may see a dashboard and which widgets they may read); this view
-formats them for the user's language and hands each chart its data as JSON for
-``static/js/dashboards.js``, which draws it with the vendored Chart.js. Every
-chart also gets its data as a table, so the page reads without the canvas.
+The page shows snapshots (``records.dashboard_snapshots``): the widgets as last
+computed, "as of" that moment, and never computes one while it is asked for
+(over a million rows that takes a second). Snapshots no older than
+``dashboards.snapshot_max_age_seconds`` show as they are; older ones show with
+their time while the browser asks for fresh ones at once (htmx, on load); a
+widget without one shows "Computing…" until then. The Refresh button asks the
+same endpoint, which computes the widgets anew (the core decides who may see a
+dashboard and which widgets they may read), keeps them, and answers with the
+widgets to swap in.
+
+This view formats the numbers for the user's language and hands each chart its
+data as JSON for ``static/js/dashboards.js``, which draws it with the vendored
+Chart.js. Every chart also gets its data as a table, so the page reads without
+the canvas.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from babel.dates import format_date, format_time
 from babel.numbers import format_currency, format_decimal, format_percent
-from flask_babel import get_locale
+from flask import current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 
+from metamodel.errors import CrmError
 from metamodel.model import EntityModel
 from metamodel.text import humanise, localise
-from records.dashboards import compute_dashboard
+from records import dashboard_snapshots as snapshots
+from records.dashboards import localised
+from records.errors import ValidationFailed
 
 from ..api.service import records_service
 from ..i18n import language, text
 from ..identity import page_actor
-from .pages import page_blueprint, render_page
+from .pages import page_blueprint, render_page, wants_partial
 
 blueprint = page_blueprint("dashboards", __name__, url_prefix="/a")
 
@@ -47,24 +63,123 @@ COLOUR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 NOTHING = "—"
 # A pareto widget's table and chart show this many of the largest groups.
 PARETO_ROWS = 50
+MAX_AGE_SETTING = "/dashboards/snapshot_max_age_seconds"
+
+
+def snapshot_max_age(settings: dict) -> dt.timedelta:
+    """``dashboards.snapshot_max_age_seconds``, checked; a CrmError names it when wrong."""
+    section = settings.get("dashboards")
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise CrmError("must hold settings, e.g. snapshot_max_age_seconds: 300", "/dashboards")
+    seconds = section.get("snapshot_max_age_seconds", 300)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds < 0
+    ):
+        raise CrmError(f"{seconds!r} is not a number of seconds (0 or more)", MAX_AGE_SETTING)
+    return dt.timedelta(seconds=seconds)
+
+
+# A wrong setting stops the app at start-up, not on the first dashboard shown.
+blueprint.record_once(lambda state: snapshot_max_age(state.app.config["CRM"]))
 
 
 @blueprint.get("/<app>/dashboards/<name>")
 def show(app: str, name: str):
     service = records_service()
-    board = compute_dashboard(service, page_actor(), app, name, language())
-    model = service.registry.app(app).model
-    widgets = [
-        _widget(model.entities.get(widget["entity"]), widget, index)
-        for index, widget in enumerate(board["widgets"], start=1)
-    ]
-    return render_page(
-        "dashboards/show.html",
-        board=board,
-        description=board.get("description"),
-        app_label=text(model.label),
-        widgets=widgets,
-    )
+    with service.engine.connect() as conn:
+        found = snapshots.board(service, conn, page_actor(), app, name)
+    return render_page("dashboards/show.html", **_page(found))
+
+
+@blueprint.post("/<app>/dashboards/<name>/refresh")
+def refresh(app: str, name: str):
+    """Compute the widgets anew: all of them (the Refresh button), or with ``stale`` set
+    (the page asking by itself) only those still missing or old by now."""
+    service = records_service()
+    actor = page_actor()
+    settings = current_app.config["CRM"]
+    older_than = snapshot_max_age(settings) if request.form.get("stale") else None
+    try:
+        found = snapshots.refresh(service, actor, app, name, older_than=older_than)
+        error = None
+    except ValidationFailed as failed:
+        # A widget the database cannot compute: the page says why, and asks no more.
+        with service.engine.connect() as conn:
+            found = snapshots.board(service, conn, actor, app, name)
+        error = "; ".join(str(problem) for problem in failed.problems)
+    if wants_partial():
+        return render_template("dashboards/_board.html", **_page(found, True, error))
+    if error is not None:
+        return render_template("dashboards/show.html", **_page(found, True, error)), 422
+    return redirect(url_for(".show", app=app, name=name), 303)
+
+
+def _page(found: snapshots.Board, refreshed: bool = False, error: str | None = None) -> dict:
+    """What the page and its refreshed part show: the heading, the widgets, "as of"."""
+    service = records_service()
+    model = service.registry.app(found.app).model
+    now = service.clock()
+    max_age = snapshot_max_age(current_app.config["CRM"])
+    widgets, moments, due = [], [], False
+    for slot in found.slots:
+        state = slot.state(now, max_age)
+        number = slot.index + 1
+        if state == "missing":
+            widgets.append(_pending(slot, number))
+            due = True
+            continue
+        if state == "refused":
+            data = slot.denied
+        else:
+            data = slot.snapshot.data
+            moments.append(slot.snapshot.computed_at)
+            due = due or state == "stale"
+        entity = model.entities.get(slot.definition["entity"])
+        shown = _widget(entity, localised(data, language()), number)
+        # Just refreshed, a widget is as fresh as it gets (whatever the setting says).
+        widgets.append(shown | {"pending": False, "stale": state == "stale" and not refreshed})
+    heading = found.heading(language())
+    return {
+        "board": heading,
+        "description": heading.get("description"),
+        "app_label": text(model.label),
+        "widgets": widgets,
+        "as_of": _moment(min(moments), now) if moments else None,
+        # Asked once: the answer never asks again, so a refresh cannot loop.
+        "auto_refresh": due and not refreshed and error is None,
+        "refresh_url": url_for(".refresh", app=found.app, name=found.name),
+        "error": error,
+    }
+
+
+def _pending(slot: snapshots.Slot, number: int) -> dict[str, Any]:
+    return {
+        "id": f"widget-{number}",
+        "type": slot.definition["type"],
+        "label": localise(slot.label, language()),
+        "permitted": True,
+        "pending": True,
+        "stale": False,
+    }
+
+
+def _moment(stamp: dt.datetime, now: dt.datetime) -> dict[str, str]:
+    """When the widgets were computed, in the user's time zone: the time, the date too
+    when not today."""
+    zone, locale = get_timezone(), get_locale()
+    local = stamp.astimezone(zone)
+    time = format_time(local, "HH:mm", locale=locale)
+    day = format_date(local.date(), "medium", locale=locale)
+    return {
+        "text": time if local.date() == now.astimezone(zone).date() else f"{day} {time}",
+        "full": f"{day} {format_time(local, 'HH:mm:ss', locale=locale)}",
+        "iso": stamp.isoformat(),
+    }
 
 
 # --- shaping each widget ----------------------------------------------------------------
@@ -129,6 +244,8 @@ def _pareto(widget: dict, currency: str | None, aggregate: str, measure: str) ->
     ranked = widget.get("groups", [])
     # The largest groups only: formatting and drawing thousands of rows (every account of
     # a million deals) would cost seconds and help no one; the classes still count them all.
+    # A snapshot keeps the largest groups only, and counts them all in group_count.
+    count = widget.get("group_count", len(ranked))
     groups = ranked[:PARETO_ROWS]
     rows = [
         {
@@ -154,8 +271,8 @@ def _pareto(widget: dict, currency: str | None, aggregate: str, measure: str) ->
     ]
     return {
         "rows": rows,
-        "hidden": len(ranked) - len(groups),
-        "groups": format_decimal(len(ranked), locale=get_locale()),
+        "hidden": count - len(groups),
+        "groups": format_decimal(count, locale=get_locale()),
         "classes": classes,
         "total": amount_text(widget.get("total"), currency, aggregate),
         "data": {

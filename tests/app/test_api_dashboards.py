@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -82,6 +83,17 @@ def test_the_example_dashboard_computed_for_the_admin(as_, deals):
     assert pareto["total"] == "1250.00"
 
 
+def test_the_api_computes_when_asked_and_says_when(as_, deals):
+    before = dt.datetime.now(dt.UTC)
+    body = as_["root"].get(f"{BOARD}/sales_kpis").get_json()
+    as_of = dt.datetime.fromisoformat(body["as_of"].replace("Z", "+00:00"))
+    assert before <= as_of <= dt.datetime.now(dt.UTC)
+    # Live, not a snapshot: a new deal counts at once.
+    new_deal(as_["root"], deals["acme"], stage="lead", amount="5.00")
+    found = widgets(as_["root"].get(f"{BOARD}/sales_kpis"))
+    assert found["Open pipeline"]["value"] == "135.00"
+
+
 def test_a_sales_rep_sees_the_numbers_of_their_own_deals(as_, deals):
     found = widgets(as_["li"].get(f"{BOARD}/sales_kpis"))
     assert found["Open pipeline"]["value"] == "100.00"
@@ -146,6 +158,7 @@ def test_authentication_is_required(app, tokens):
 
 def test_responses_match_the_openapi_description(as_, deals):
     spec = as_["root"].get("/api/v1/openapi.json").get_json()
+    assert "as_of" in spec["components"]["schemas"]["Dashboard"]["required"]
     operation = spec["paths"]["/api/v1/apps/{app}/dashboards/{name}"]["get"]
     assert set(operation["responses"]) >= {"200", "401", "403", "404"}
     parameters = spec["paths"]["/api/v1/apps/{app}/dashboards/{name}"]["parameters"]

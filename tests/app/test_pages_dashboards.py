@@ -3,6 +3,8 @@
 The sales_pipeline example gets two more dashboards here: one for managers only
 (a monthly line chart), one whose labels are markup. Five deals over three
 accounts, one of them named like a script, give numbers worked out by hand.
+The page shows snapshots: ``dashboard_page`` refreshes them first, as the page
+itself asks the browser to (test_pages_dashboards_snapshots.py tests how).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from metamodel.system_tables import users
 from records.actor import Actor
 
 from .test_api import EXAMPLE, FAST_HASH
-from .web import PASSWORD, page_of, signed_in
+from .web import PASSWORD, csrf_token, page_of, signed_in
 
 APP = "sales_pipeline"
 BOARD = f"/a/{APP}/dashboards"
@@ -120,6 +122,24 @@ def deals(web_app, actors) -> dict[str, int]:
     return ids
 
 
+def refresh(client, name: str, **form) -> str:
+    """The widgets of dashboard ``name`` computed anew, as the page's htmx asks: their HTML."""
+    path = f"{BOARD}/{name}"
+    response = client.post(
+        f"{path}/refresh",
+        data=form,
+        headers={"X-CSRFToken": csrf_token(client, path), "HX-Request": "true"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:3000]
+    return response.get_data(as_text=True)
+
+
+def dashboard_page(client, name: str) -> str:
+    """The page of dashboard ``name`` once its widgets are computed."""
+    refresh(client, name)
+    return page_of(client, f"{BOARD}/{name}")
+
+
 def widgets_of(page: str) -> dict[str, str]:
     """Each widget card's HTML, by its (unescaped) heading."""
     found = {}
@@ -151,7 +171,7 @@ def chart_data(card: str) -> dict:
 
 
 def test_numbers_charts_and_pareto_for_the_admin(web_app, deals):
-    page = page_of(signed_in(web_app, "root"), f"{BOARD}/sales_kpis")
+    page = dashboard_page(signed_in(web_app, "root"), "sales_kpis")
     assert "<h1>Sales KPIs</h1>" in page
     assert 'src="/static/vendor/chart.js/chart.umd.min.js"' in page
     assert 'src="/static/js/dashboards.js"' in page
@@ -203,7 +223,7 @@ def test_numbers_charts_and_pareto_for_the_admin(web_app, deals):
 
 
 def test_a_sales_rep_sees_the_numbers_of_their_own_deals(web_app, deals):
-    cards = widgets_of(page_of(signed_in(web_app, "li"), f"{BOARD}/sales_kpis"))
+    cards = widgets_of(dashboard_page(signed_in(web_app, "li"), "sales_kpis"))
     assert "CN¥1,500.00" in cards["Open pipeline"]
     assert rows_of(cards["Account value (ABC)"], "pareto-table") == [
         ["1", "Acme", "CN¥3,000.00", "100.0%", "100.0%", "A"]
@@ -211,7 +231,7 @@ def test_a_sales_rep_sees_the_numbers_of_their_own_deals(web_app, deals):
 
 
 def test_a_widget_the_user_may_not_read_shows_why(web_app, deals):
-    page = page_of(signed_in(web_app, "chen"), f"{BOARD}/sales_kpis")  # finance: no interactions
+    page = dashboard_page(signed_in(web_app, "chen"), "sales_kpis")  # finance: no interactions
     cards = widgets_of(page)
     refused = cards["Interactions by channel"]
     assert "widget-refused" in refused and "<canvas" not in refused
@@ -222,7 +242,7 @@ def test_a_widget_the_user_may_not_read_shows_why(web_app, deals):
 
 
 def test_a_period_chart_in_time_order_with_the_empty_ones(web_app, deals):
-    cards = widgets_of(page_of(signed_in(web_app, "wang"), f"{BOARD}/managers"))
+    cards = widgets_of(dashboard_page(signed_in(web_app, "wang"), "managers"))
     assert re.search(r'<p class="big-number"[^>]*>5</p>', cards["Deals"])
     line = cards["Amount by closing month"]
     assert "chart-line" in line
@@ -240,13 +260,13 @@ def test_a_period_chart_in_time_order_with_the_empty_ones(web_app, deals):
 
 
 def test_labels_and_numbers_in_the_users_language(web_app, deals):
-    page = page_of(signed_in(web_app, "wang", language="zh"), f"{BOARD}/sales_kpis")
+    page = dashboard_page(signed_in(web_app, "wang", language="zh"), "sales_kpis")
     assert "<h1>销售指标</h1>" in page
     cards = widgets_of(page)
     assert "¥1,530.00" in cards["在途金额"] and "CN¥" not in cards["在途金额"]
     assert ["赢单", "3"] in rows_of(cards["各阶段商机"])
     assert chart_data(cards["各阶段商机"])["locale"] == "zh-CN"
-    managers = widgets_of(page_of(signed_in(web_app, "wang", "zh"), f"{BOARD}/managers"))
+    managers = widgets_of(dashboard_page(signed_in(web_app, "wang", "zh"), "managers"))
     assert rows_of(managers["Amount by closing month"])[-1] == ["（空）", "¥30.00"]
 
 
@@ -255,7 +275,7 @@ def test_dashboard_roles_unknown_names_and_sign_in(web_app, deals):
     refused = page_of(li, f"{BOARD}/managers", status=403)
     assert "You do not have access to this" in refused and "sales_manager" in refused
     assert "<canvas" not in refused
-    assert page_of(signed_in(web_app, "root"), f"{BOARD}/managers").count("<canvas") == 2
+    assert dashboard_page(signed_in(web_app, "root"), "managers").count("<canvas") == 2
     assert "Not found" in page_of(li, f"{BOARD}/nothing", status=404)
     page_of(li, "/a/no_such_app/dashboards/sales_kpis", status=404)
     anonymous = web_app.test_client().get(f"{BOARD}/sales_kpis")
@@ -270,7 +290,7 @@ def test_the_sidebar_links_the_dashboards_the_user_may_see(web_app):
 
 
 def test_labels_are_escaped_everywhere(web_app, deals):
-    page = page_of(signed_in(web_app, "root"), f"{BOARD}/marked_up")
+    page = dashboard_page(signed_in(web_app, "root"), "marked_up")
     assert SCRIPT not in page
     assert f"<h1>{ESCAPED}</h1>" in page and f"About {ESCAPED}" in page
     assert f"<title>{ESCAPED} · CRM</title>" in page

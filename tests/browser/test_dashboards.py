@@ -1,6 +1,12 @@
-"""A preset's dashboard in Chromium: the b2b_sales sample data drawn with Chart.js under the CSP."""
+"""A preset's dashboard in Chromium: the b2b_sales sample data drawn with Chart.js under the CSP.
+
+The page first shows placeholders (no snapshot yet) and asks for the widgets
+itself; the charts are drawn once they are swapped in, and again after Refresh.
+"""
 
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import expect
 
@@ -27,17 +33,49 @@ def test_the_b2b_sales_dashboard_draws_every_chart(page, live_server, web_app):
     engine = web_app.extensions["crm"].engine
     doc = load_preset(APP)
     publish.apply_document(engine, doc)
-    import_sample_data(Records(engine), SYSTEM, doc)
+    records = Records(engine)
+    import_sample_data(records, SYSTEM, doc)
 
     sign_in(page, live_server.url, "root")
-    page.get_by_role("link", name="Sales overview").click()
+    # The first page has no snapshots: it shows placeholders and asks for the widgets.
+    with page.expect_response(lambda r: r.url.endswith(f"/{BOARD}/refresh")) as asked:
+        page.get_by_role("link", name="Sales overview").click()
+    assert asked.value.status == 200
     expect(page).to_have_url(f"{live_server.url}/a/{APP}/dashboards/{BOARD}")
     expect(page.locator("h1")).to_have_text("Sales overview")
     numbers = page.locator(".widget-number .big-number")
     expect(numbers).to_have_count(4)
     expect(page.locator("#widget-1 .big-number")).to_have_text("CN¥7,450,000.00")
+    expect(page.locator(".widget-computing")).to_have_count(0)
+    expect(page.locator(".dashboard-status .as-of")).to_have_text(re.compile(r"^As of \d\d:\d\d$"))
+    expect(page.locator(".auto-refresh")).to_have_count(0)
+    assert_charts_drawn(page)
 
-    # Five charts and the pareto, each a Chart.js chart on its canvas.
+    # The data under a chart opens as a table; the pareto's table is always there.
+    table = page.locator("#widget-5 details")
+    table.locator("summary").click()
+    expect(table.locator("tbody tr").first).to_contain_text("CN¥1,200,000.00")
+    pareto = page.locator(".widget-pareto .pareto-table tbody tr")
+    expect(pareto).to_have_count(4)
+    expect(pareto.first.locator(".chip.abc")).to_have_text("A")
+    expect(pareto.last.locator(".chip.abc")).to_have_text("C")
+    screenshot(page, "dashboard-b2b-sales")
+
+    # A new opportunity shows after Refresh, not before: the page shows its snapshot.
+    account = records.list(SYSTEM, APP, "account")["items"][0]["id"]
+    values = {"title": "New lead", "account": account, "stage": "lead", "amount": "1000.00"}
+    records.create(SYSTEM, APP, "opportunity", values)
+    page.reload()
+    expect(page.locator("#widget-1 .big-number")).to_have_text("CN¥7,450,000.00")
+    expect(page.locator(".auto-refresh")).to_have_count(0)
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#widget-1 .big-number")).to_have_text("CN¥7,451,000.00")
+    assert_charts_drawn(page)
+    assert page.console.errors == []
+
+
+def assert_charts_drawn(page) -> None:
+    """Five charts and the pareto, each a Chart.js chart painted on its canvas."""
     canvases = page.locator("canvas[data-chart]")
     expect(canvases).to_have_count(6)
     expect(page.locator("canvas[data-chart-ready]")).to_have_count(6)
@@ -55,15 +93,3 @@ def test_the_b2b_sales_dashboard_draws_every_chart(page, live_server, web_app):
         " })()"
     )
     assert funnel == ["y", "Lead", "#95a5a6"]
-
-    # The data under a chart opens as a table; the pareto's table is always there.
-    table = page.locator("#widget-5 details")
-    table.locator("summary").click()
-    expect(table.locator("tbody tr").first).to_contain_text("CN¥1,200,000.00")
-    pareto = page.locator(".widget-pareto .pareto-table tbody tr")
-    expect(pareto).to_have_count(4)
-    expect(pareto.first.locator(".chip.abc")).to_have_text("A")
-    expect(pareto.last.locator(".chip.abc")).to_have_text("C")
-
-    screenshot(page, "dashboard-b2b-sales")
-    assert page.console.errors == []

@@ -242,8 +242,11 @@ def test_numbers_count_sum_and_average_the_live_rows(records, users, pipeline):
 
 
 def test_the_result_echoes_the_widget_for_the_page(records, users, pipeline):
+    before = records.clock()
     result = compute_dashboard(records, users["admin"], APP, "checks", "zh")
     assert result["name"] == "checks" and result["label"] == "检查"
+    as_of = dt.datetime.fromisoformat(result["as_of"].replace("Z", "+00:00"))
+    assert before <= as_of <= records.clock()  # computed now, not a snapshot
     first = result["widgets"][0]
     assert first == {
         "type": "number",

@@ -206,6 +206,12 @@ Labels are user data: Chart.js draws them as canvas text, never as HTML.
     }
   }
   drawAll(document);
-  // Widgets swapped in by htmx get their charts too.
+  // Widgets swapped in by htmx (a refresh) get their charts too; the charts of the widgets
+  // they replace are let go.
   document.addEventListener("htmx:load", function (event) { drawAll(event.detail.elt); });
+  document.addEventListener("htmx:beforeCleanupElement", function (event) {
+    var chart = typeof Chart !== "undefined" && event.target.matches("canvas[data-chart]")
+      ? Chart.getChart(event.target) : null;
+    if (chart) chart.destroy();
+  });
 })();
