@@ -8,6 +8,8 @@ the records whose pages are measured. Then, in this process, the Flask app answe
 each page through its test client: a few warm-up requests per page, then
 ``--rounds`` rounds in which every page is asked once (in a rotating order, so all
 see the same machine load). Each page's p50 and p95 are compared with 100 ms.
+The dashboard page shows snapshots: its refresh endpoint, which computes them over
+the whole table, is timed first (and leaves them in place), as information only.
 
     python -m bench.pages [--db sqlite|postgresql|both] [--rows 1000000] [--rounds 20]
                           [--accounts 10000] [--warmup 3] [--only NAME,...]
@@ -93,21 +95,7 @@ BENCH_VIEW = {
 }
 # Pages that miss the target for a reason the page code cannot remove, by database.
 # They still fail the run: the reason says where the fix belongs.
-_SEARCH = (
-    "substring search (lower(col) LIKE '%…%' over every text and select column) reads "
-    "every row, twice (capped count, then the page)"
-)
-_DASHBOARD = (
-    "the widgets aggregate the whole deal table in SQL (sum, count by stage, sum by account); "
-    "needs pre-aggregation or partial covering indexes (records/dashboards, metamodel)"
-)
-KNOWN_MISSES: dict[str, dict[str, str]] = {
-    "search_q": {
-        "sqlite": _SEARCH + "; SQLite has no index for it short of an FTS5 trigram table",
-        "postgresql": _SEARCH + "; a pg_trgm GIN index per searched column makes it ~15 ms",
-    },
-    "dashboard": {"sqlite": _DASHBOARD, "postgresql": _DASHBOARD},
-}
+KNOWN_MISSES: dict[str, dict[str, str]] = {}
 
 
 class Unexpected(Exception):
@@ -182,15 +170,17 @@ def admin_connection() -> Iterator[Connection]:
 
 
 def apply_current(engine: Engine, doc: dict) -> bool:
-    """Publish ``doc`` over a kept database's app if it differs (as a new patch version)."""
+    """Publish ``doc`` over a kept database's app (as a new patch version if it differs).
+
+    The same document is applied again too: that builds what the database lacks
+    for it, such as a search index added to the planner since the database was built.
+    """
     with engine.connect() as conn:
         current = store.current(conn, APP)
     if current is not None:
-        if digest(dict(doc, version=current.version)) == current.digest:
-            return False
-        doc = dict(doc, version=next_patch(current.version))
-    apply_document(engine, doc, author="bench")
-    return True
+        same = digest(dict(doc, version=current.version)) == current.digest
+        doc = dict(doc, version=current.version if same else next_patch(current.version))
+    return apply_document(engine, doc, author="bench").changed
 
 
 def people_of(engine: Engine) -> dict[str, Actor]:
@@ -566,8 +556,44 @@ def pages(rows: int) -> list[Page]:
         ),
         Page("inbox", "wang", "/approvals", "Deal ", "approvals inbox (waiting)"),
         Page("inbox_done", "wang", "/approvals?box=done", "Deal ", "approvals inbox (done)"),
-        Page("dashboard", "root", f"/a/{APP}/dashboards/sales_kpis", "widget-", "sales KPIs"),
+        # From its snapshots (the refresh endpoint is timed apart): numbers shown, no refresh
+        # asked of the browser.
+        Page("dashboard", "root", DASHBOARD, FROM_SNAPSHOTS, "sales KPIs, from snapshots"),
     ]
+
+
+DASHBOARD = f"/a/{APP}/dashboards/sales_kpis"
+FROM_SNAPSHOTS = r'\A(?![\s\S]*hx-trigger="load")[\s\S]*class="big-number"'
+# The dashboard's snapshots stay fresh for the whole run: the page measured is the one
+# users see when cron refreshes them (a stale one costs the same, plus a refresh asked).
+SNAPSHOT_MAX_AGE = 24 * 3600
+REFRESHES = 3
+
+
+def refresh_dashboard(web_app, rounds: int, log) -> dict[str, Any]:
+    """Time the dashboard's refresh endpoint (what a page with old snapshots asks for): it
+    computes every widget over the whole table, so it is information, not held to the
+    target. It leaves the snapshots the page is then measured with."""
+    client = signed_in(web_app, "root")
+    page = client.get(DASHBOARD).get_data(as_text=True)
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    headers = {"X-CSRFToken": token, "HX-Request": "true"}
+    ms = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = client.post(f"{DASHBOARD}/refresh", headers=headers)
+        ms.append((time.perf_counter() - started) * 1000)
+        body = response.get_data(as_text=True)
+        if response.status_code != 200 or 'class="big-number"' not in body:
+            raise Unexpected(f"dashboard refresh: {response.status_code}\n{body[:1500]}")
+    log(f"  dashboard refresh: {statistics.median(ms):.0f} ms (p50 of {rounds})")
+    return {
+        "path": f"{DASHBOARD}/refresh",
+        "what": "recompute and store the dashboard's snapshots (POST, as the page asks)",
+        "n": rounds,
+        "p50_ms": statistics.median(ms),
+        "max_ms": max(ms),
+    }
 
 
 def csrf_token(client) -> str:
@@ -685,9 +711,11 @@ def run(db: str, options: argparse.Namespace, log) -> dict[str, Any]:
     try:
         if kept.ready:
             log(f"  reusing the kept database ({key})")
+            ensure_system_tables(engine)  # tables added since it was built (snapshots)
             started = time.perf_counter()
             if apply_current(engine, doc):
-                log(f"  the document changed: applied in {time.perf_counter() - started:.1f} s")
+                seconds = time.perf_counter() - started
+                log(f"  applied the document (changed, or repaired) in {seconds:.1f} s")
         else:
             log(f"  building {options.rows:,} deals, {options.accounts:,} accounts…")
             result["build_seconds"] = build(engine, doc, options.rows, options.accounts, log)
@@ -703,9 +731,14 @@ def run(db: str, options: argparse.Namespace, log) -> dict[str, Any]:
                 "instance_path": instance,
                 "secret_key": "bench",
                 "secure_cookies": False,
+                "dashboards": {"snapshot_max_age_seconds": SNAPSHOT_MAX_AGE},
             }
         )
         try:
+            if any(page.name == "dashboard" for page in chosen):
+                result["information"] = {
+                    "dashboard_refresh": refresh_dashboard(web_app, REFRESHES, log)
+                }
             result["pages"] = measure(web_app, chosen, options.rounds, options.warmup, log)
             if options.profile:
                 profiled = [p for p in chosen if p.name in options.profile]
@@ -747,6 +780,11 @@ def print_table(result: dict[str, Any]) -> None:
         print("known misses (the page code cannot remove them; see bench/README.md):")
         for number, line in enumerate(known, start=1):
             print(f" {number}.{line}")
+    for name, info in result.get("information", {}).items():
+        print(
+            f"information, not held to the target: {name} p50 {info['p50_ms']:.0f} ms, "
+            f"max {info['max_ms']:.0f} ms ({info['what']})"
+        )
     print(f"overall: {'PASS' if result['passed'] else 'FAIL'}")
 
 

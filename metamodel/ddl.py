@@ -40,6 +40,14 @@ class Migrator:
     def execute(self, statement) -> None:
         self.conn.execute(statement)
 
+    def execute_sql(self, sql: str) -> None:
+        """Run SQL text as it is, without bind parameters (a ``:`` in it is just text)."""
+        self.conn.exec_driver_sql(sql)
+
+    def quote(self, name) -> str:
+        """``name`` as a quoted identifier, for SQL text."""
+        return self.conn.dialect.identifier_preparer.quote_identifier(str(name))
+
     def alter_column(self, table: str, column: str, **kwargs: Any) -> None:
         if not self.sqlite:
             self.op.alter_column(self.name(table), self.name(column), **kwargs)

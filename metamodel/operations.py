@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, ForeignKeyConstraint, Index, MetaData, Table, update
+from sqlalchemy import Column, ForeignKeyConstraint, Index, MetaData, Table, Text, func, update
 from sqlalchemy.schema import AddConstraint
+from sqlalchemy.sql.elements import quoted_name
 from sqlalchemy.types import TypeEngine
 
 from .identifiers import physical_name
@@ -198,6 +199,94 @@ class CreateIndex(Operation):
 
     def apply(self, m):
         m.create_index(self.index)
+
+
+@dataclass
+class CreateExtension(Operation):
+    """A PostgreSQL extension the plan needs (``IF NOT EXISTS``: one serves the database)."""
+
+    name: str
+    schema: str
+    purpose: str
+
+    def describe(self):
+        return f"install the PostgreSQL extension {self.name} in {self.schema} ({self.purpose})"
+
+    def apply(self, m):
+        name, schema = m.quote(self.name), m.quote(self.schema)
+        m.execute_sql(f"CREATE EXTENSION IF NOT EXISTS {name} SCHEMA {schema}")
+
+
+@dataclass
+class CreateTrigramIndex(Operation):
+    """A search index on PostgreSQL: GIN over the trigrams of ``lower(column)``."""
+
+    name: str
+    table: str
+    column: str
+    schema: str  # where pg_trgm's operator classes are
+    what: str
+
+    def describe(self):
+        return f"create search index {self.name} on {self.table} (trigrams of {self.what})"
+
+    def apply(self, m):
+        table = Table(m.name(self.table), MetaData(), Column(m.name(self.column), Text))
+        searched = func.lower(table.c[self.column]).label("searched")
+        opclass = f"{m.quote(self.schema)}.gin_trgm_ops"
+        index = Index(
+            quoted_name(self.name, quote=True),
+            searched,
+            postgresql_using="gin",
+            postgresql_ops={"searched": opclass},
+        )
+        m.create_index(index)
+
+
+@dataclass
+class DropSearchIndex(Operation):
+    name: str
+
+    def describe(self):
+        return f"drop search index {self.name}"
+
+    def apply(self, m):
+        m.execute_sql(f"DROP INDEX {m.quote(self.name)}")
+
+
+@dataclass
+class CreateSearchTable(Operation):
+    """A search index on SQLite: an FTS5 trigram table, its triggers, filled from the table."""
+
+    name: str
+    entity: str
+    columns: tuple[str, ...]
+    statements: list[str]
+
+    def describe(self):
+        columns = ", ".join(self.columns)
+        return (
+            f"create search index {self.name} on '{self.entity}' ({columns}) "
+            "and fill it from every record"
+        )
+
+    def apply(self, m):
+        for statement in self.statements:
+            m.execute_sql(statement)
+
+
+@dataclass
+class DropSearchTable(Operation):
+    name: str
+    triggers: tuple[str, ...]
+
+    def describe(self):
+        return f"drop search index {self.name}"
+
+    def apply(self, m):
+        for trigger in self.triggers:
+            m.execute_sql(f"DROP TRIGGER IF EXISTS {m.quote(trigger)}")
+        m.execute_sql(f"DROP TABLE IF EXISTS {m.quote(self.name)}")
 
 
 @dataclass

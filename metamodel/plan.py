@@ -38,8 +38,9 @@ from .errors import Problem
 from .field_types import DEFAULT_TOKENS, ValueProblem
 from .identifiers import column_name
 from .model import AppModel, EntityModel, FieldModel
+from .search_index import plan_search_index
 from .sqltypes import UTC
-from .tables import Archive, SchemaBuilder, build_schema
+from .tables import Archive, SchemaBuilder, beside, build_schema
 
 # Keys that change how a field looks or who may touch it, never what its values may be.
 PRESENTATION_KEYS = {
@@ -106,11 +107,10 @@ class _EntityPair:
     how: str  # "same", "renamed", "restored" or "new"
 
 
-def _model_of(app: AppModel, entity_doc: dict) -> EntityModel:
-    """An entity document read on its own (archived entities and fields)."""
-    return AppModel.from_document({**app.doc, "entities": [entity_doc], "workflows": []}).entities[
-        entity_doc["name"]
-    ]
+def _model_of(app: AppModel, entity_doc: dict, archived: Archive | None = None) -> EntityModel:
+    """An archived entity's (or fields') document, read beside the app's other
+    entities, live and archived, whose references and lookups it may follow."""
+    return AppModel.from_document(beside(app, entity_doc, archived)).entities[entity_doc["name"]]
 
 
 class _Planner:
@@ -146,8 +146,23 @@ class _Planner:
         self._check_new_tables_free()
         index_drops, index_creates = self._diff_indexes(after)
         key_drops, key_creates = self._diff_foreign_keys(after)
+        tables = [str(t.name) for t in (*self.before.tables.values(), *after.tables.values())]
+        search = plan_search_index(
+            self.conn, self.new, tables, self.touched_tables, self.touched_columns
+        )
+        self.plan.problems.extend(search.problems)
+        self.plan.warnings.extend(search.warnings)
+        # The search index comes off before tables change (its triggers name their
+        # columns) and goes on once they are in their final shape.
         self.plan.operations = (
-            key_drops + index_drops + self.table_ops + self.column_ops + index_creates + key_creates
+            key_drops
+            + index_drops
+            + search.drops
+            + self.table_ops
+            + self.column_ops
+            + index_creates
+            + search.creates
+            + key_creates
         )
         self.plan.archive = self.archive
         return self.plan
@@ -166,7 +181,8 @@ class _Planner:
                 old = self.old.entities[source]
                 how = "same" if source == entity.name else "renamed"
             elif source in self.old_archive.entities:
-                old, how = _model_of(self.old, self.old_archive.entities[source]), "restored"
+                old = _model_of(self.old, self.old_archive.entities[source], self.old_archive)
+                how = "restored"
                 del self.archive.entities[source]
             else:
                 pairs.append(_EntityPair(entity, None, None, "new"))
@@ -258,7 +274,7 @@ class _Planner:
         active = dict(pair.old.fields)
         archived_docs = self.old_archive.fields.get(pair.old.name, {})
         archived_entity = {**pair.old.doc, "fields": list(archived_docs.values())}
-        archived = dict(_model_of(self.old, archived_entity).fields)
+        archived = dict(_model_of(self.old, archived_entity, self.old_archive).fields)
         slot = self.archive.fields.setdefault(entity.name, {})
         claimed: set[str] = set()
         known = set(active) | set(archived)

@@ -106,7 +106,8 @@ def plan_document(engine: Engine, document: dict, *, sql: bool = False) -> Outco
     unchanged = current is not None and current.digest == digest(document)
     if current is not None and not unchanged and not is_newer(document["version"], current.version):
         plan.problems.insert(0, _version_problem(current.version))
-    return Outcome(document["name"], document["version"], plan, not unchanged, sql=statements)
+    changed = not unchanged or not plan.empty
+    return Outcome(document["name"], document["version"], plan, changed, sql=statements)
 
 
 def _version_problem(current: str) -> Problem:
@@ -150,13 +151,19 @@ def _apply(
 ) -> tuple[store.StoredVersion, Plan]:
     store.take_publish_lock(conn)
     current, plan = _prepare(conn, document)
-    if current is not None and current.digest == digest(document):
+    unchanged = current is not None and current.digest == digest(document)
+    if unchanged and plan.empty:
         raise _Unchanged
-    if current is not None and not is_newer(document["version"], current.version):
+    if current is not None and not unchanged and not is_newer(document["version"], current.version):
         raise PlanRefused([_version_problem(current.version)])
     if plan.refused:
         raise PlanRefused(plan.problems)
     _run(conn, plan.operations)
+    if unchanged:
+        # The same document over a database that lacks what it needs (the search
+        # index of a database made before there was one): a repair, recorded as a
+        # version of its own so that every process reloads and finds the index.
+        action, comment = "repair", "build what the database lacks for this version"
     stored = store.record(
         conn,
         document=document,

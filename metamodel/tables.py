@@ -105,9 +105,8 @@ class SchemaBuilder:
         for entity in self.app.entities.values():
             self._entity_table(entity, archived_fields=self.archive.fields.get(entity.name, {}))
         for name, entity_doc in self.archive.entities.items():
-            archived = AppModel.from_document(
-                {**self.app.doc, "entities": [entity_doc], "workflows": []}
-            )
+            # Beside the other entities, so that its references and lookups still resolve.
+            archived = AppModel.from_document(beside(self.app, entity_doc, self.archive))
             self._entity_table(
                 archived.entities[name],
                 archived_fields=self.archive.fields.get(name, {}),
@@ -144,7 +143,7 @@ class SchemaBuilder:
         table.info["entity"] = entity.name
         table.info["archived"] = archived
         self._index(table, ["owner"])
-        self._index(table, ["deleted_at"])
+        self._recycle_bin_index(table)
         if entity.is_child:
             table.append_column(Column("parent_id", BigInteger, nullable=False))
             table.append_column(Column("row_order", Integer, nullable=False))
@@ -155,7 +154,7 @@ class SchemaBuilder:
                     (table, "parent_id", parent[0], parent[0].name, "cascade")
                 )
         for fld in entity.fields.values():
-            if fld.has_column:
+            if fld.has_column if not archived else _safe_has_column(fld):
                 self._field_column(table, fld, archived=archived)
             elif fld.type_name == "multi_reference" and not archived:
                 self._link_table(entity, fld)
@@ -174,6 +173,7 @@ class SchemaBuilder:
         if not archived:
             for spec in entity.indexes:
                 self._index(table, list(spec["fields"]), unique=bool(spec.get("unique")))
+        _drop_covered_indexes(table)
         self.tables[(self.app.name, entity.name)] = table
         return table
 
@@ -225,6 +225,21 @@ class SchemaBuilder:
             }
         Index(name, *(table.c[c] for c in columns), unique=unique, **where)
 
+    def _recycle_bin_index(self, table: Table) -> None:
+        """An index of the deleted records only, for the recycle bin and its purge.
+
+        Live records all have no deletion time: over them an index on ``deleted_at``
+        would be one long run of nulls that no query wants, yet every new record
+        would have to be entered in it.
+        """
+        where = table.c.deleted_at.is_not(None)
+        Index(
+            index_name("ix", table.name, ["deleted_at"]),
+            table.c.deleted_at,
+            sqlite_where=where,
+            postgresql_where=where,
+        )
+
     def _foreign_key(self, table: Table, column: str, target: Table, on_delete: str) -> None:
         name = physical_name(str(table.name), column, prefix="fk_")
         table.append_constraint(
@@ -232,6 +247,39 @@ class SchemaBuilder:
                 [table.c[column]], [target.c.id], name=name, ondelete=ON_DELETE[on_delete]
             )
         )
+
+
+def beside(app: AppModel, entity_doc: dict, archived: Archive | None = None) -> dict:
+    """An app document holding ``entity_doc`` and every other entity the app knows."""
+    name = entity_doc["name"]
+    others = [*app.doc.get("entities", []), *(archived.entities.values() if archived else [])]
+    seen = {name}
+    entities = [entity_doc]
+    for other in others:
+        if other.get("name") not in seen:
+            seen.add(other.get("name"))
+            entities.append(other)
+    return {**app.doc, "entities": entities, "workflows": []}
+
+
+def _drop_covered_indexes(table: Table) -> None:
+    """Leave out a plain index whose columns begin another plain index's columns.
+
+    An index on ``(stage, amount)`` serves every query an index on ``stage`` would,
+    and each index costs every write; so ``indexed: true`` on a field that a
+    declared index already begins with adds nothing to the database.
+    """
+
+    def plain(index: Index) -> bool:
+        return not index.unique and index.dialect_options["postgresql"].get("where") is None
+
+    keys = {index: tuple(c.name for c in index.columns) for index in table.indexes if plain(index)}
+    for index, columns in keys.items():
+        if any(
+            other is not index and len(wider) > len(columns) and wider[: len(columns)] == columns
+            for other, wider in keys.items()
+        ):
+            table.indexes.discard(index)
 
 
 def _safe_has_column(fld: FieldModel) -> bool:

@@ -215,7 +215,7 @@ def export_file(
                 compile_rule(filter, runtime, records.tables_for, context, "/filter")
             )
         if q:
-            query = query.where(search_condition(runtime.entity, runtime.table, q, actor))
+            query = query.where(search_condition(conn, runtime, q, actor))
         fields = exported_fields(actor, runtime)
         titles = {
             f.name: _Titles(records, f)

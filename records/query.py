@@ -4,6 +4,11 @@ What a user may read is part of the query itself (``:own`` and row rules), so
 pages and counts never include records the user cannot see. Counts stay cheap
 on big tables: past ``COUNT_CAP`` matching rows the total is an estimate, and
 the result says so.
+
+Search looks for the typed text, case-insensitively, anywhere in the readable
+text fields (``lower(col) LIKE``, through the search index where there is one:
+``metamodel/search_index.py``), and among the options of the readable choice
+fields by value and by label in every language.
 """
 
 from __future__ import annotations
@@ -11,11 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, false, func, or_, select, true
+from sqlalchemy import Connection, Select, and_, cast, exists, false, func, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB, array
 
 from metamodel.errors import Problem
 from metamodel.jsonlogic import RuleError, variables
-from metamodel.model import EntityModel
+from metamodel.model import EntityModel, FieldModel
+from metamodel.search_index import (
+    MIN_INDEXED_CHARS,
+    fts_candidates,
+    fts_ready,
+    searched_fields,
+)
 
 from . import access
 from .actor import Actor
@@ -26,7 +38,7 @@ COUNT_CAP = 10_000
 MAX_PER_PAGE = 200
 MAX_PAGE = 10**9
 SORTABLE_SYSTEM = ("id", "created_at", "updated_at", "owner", "version")
-SEARCHABLE = ("text", "long_text", "email", "phone", "url", "select", "autonumber")
+CHOICE_TYPES = ("select", "multiselect")
 
 
 @dataclass
@@ -82,21 +94,85 @@ def _sort_names(sort: str | None) -> set[str]:
     return {part.strip().lstrip("-+") for part in (sort or "").split(",") if part.strip()}
 
 
-def search_condition(entity: EntityModel, table, text: str, actor: Actor | None = None):
-    needle = text.replace("\x00", "").strip().lower()
-    if not needle:
+def search_condition(
+    conn: Connection, runtime: EntityRuntime, text: str, actor: Actor | None = None
+):
+    """Records whose readable fields hold ``text``: typed text anywhere, or an option's name."""
+    entity, table = runtime.entity, runtime.table
+    typed = text.replace("\x00", "").strip()
+    if not typed:
         return true()
+    conditions = []
+    texts = [f for f in searched_fields(entity) if actor is None or access.readable(actor, f)]
+    if texts:
+        conditions.append(text_condition(conn, runtime, texts, typed))
+    for fld in entity.fields.values():
+        kind = fld.value_spec["type"]
+        if kind not in CHOICE_TYPES or not fld.has_column:
+            continue
+        if actor is not None and not access.readable(actor, fld):
+            continue
+        values = matching_options(fld, typed)
+        if values:
+            conditions.append(_holds_option(conn, table.c[fld.name], kind, values))
+    return or_(*conditions) if conditions else false()
+
+
+def text_condition(conn: Connection, runtime: EntityRuntime, fields: list[FieldModel], typed: str):
+    """Records where one of ``fields`` holds ``typed``, in any case (``lower``)."""
+    table = runtime.table
+    needle = typed.lower()
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    columns = [
-        table.c[f.name]
-        for f in entity.fields.values()
-        if f.has_column
-        and f.value_spec["type"] in SEARCHABLE
-        and (actor is None or access.readable(actor, f))
-    ]
-    if not columns:
-        return false()
-    return or_(*(func.lower(c).like(f"%{escaped}%", escape="\\") for c in columns))
+    likes = or_(*(func.lower(table.c[f.name]).like(f"%{escaped}%", escape="\\") for f in fields))
+    # A trigram index has nothing to look up for one or two characters: those
+    # read every row. On PostgreSQL the LIKE itself uses the index (a GIN index
+    # on lower(col)); on SQLite the FTS table names the candidates, which the
+    # LIKE then checks, so what is found stays exactly what it matches.
+    indexed = {f.name for f in searched_fields(runtime.entity)}
+    if (
+        len(needle) < MIN_INDEXED_CHARS
+        or any(f.name not in indexed for f in fields)
+        or not _fts_ready(conn, runtime)
+    ):
+        return likes
+    candidates = fts_candidates(runtime.entity, [f.name for f in fields], needle)
+    return and_(table.c.id.in_(candidates), likes)
+
+
+def _fts_ready(conn: Connection, runtime: EntityRuntime) -> bool:
+    """Has the database the entity's FTS table, as this metadata version defines it?
+
+    Asked once per version: a database applied before search indexes existed has
+    none until its next apply (which records a version), and searches without.
+    """
+    if conn.dialect.name != "sqlite":
+        return False
+    ready = runtime.cache.get("fts_ready")
+    if ready is None:
+        ready = runtime.cache["fts_ready"] = fts_ready(conn, runtime.entity)
+    return ready
+
+
+def matching_options(fld: FieldModel, typed: str) -> list[str]:
+    """The option values of a choice field whose value or label (any language) holds ``typed``."""
+    needle = typed.casefold()
+    found = []
+    for option in fld.value_spec.get("options", []):
+        label = option.get("label")
+        names = [option["value"], *([label] if isinstance(label, str) else (label or {}).values())]
+        if any(needle in name.casefold() for name in names):
+            found.append(option["value"])
+    return found
+
+
+def _holds_option(conn: Connection, column, kind: str, values: list[str]):
+    if kind == "select":
+        return column.in_(values)
+    # A multiselect holds a JSON list of values.
+    if conn.dialect.name == "postgresql":
+        return cast(column, JSONB).op("?|")(array(values))
+    chosen = func.json_each(column).table_valued("value")
+    return exists().where(chosen.c.value.in_(values))
 
 
 def order_by(entity: EntityModel, table, sort: str | None):
@@ -129,13 +205,14 @@ def order_by(entity: EntityModel, table, sort: str | None):
     return clauses
 
 
-def count(conn: Connection, query: Select) -> tuple[int, bool]:
-    """The number of rows ``query`` returns, or an estimate past COUNT_CAP."""
-    capped = query.with_only_columns(query.selected_columns[0]).order_by(None).limit(COUNT_CAP + 1)
+def count(conn: Connection, query: Select, cap: int | None = None) -> tuple[int, bool]:
+    """The number of rows ``query`` returns, or ``cap`` (default COUNT_CAP) and True past it."""
+    cap = COUNT_CAP if cap is None else cap
+    capped = query.with_only_columns(query.selected_columns[0]).order_by(None).limit(cap + 1)
     found = conn.execute(select(func.count()).select_from(capped.subquery())).scalar_one()
-    if found <= COUNT_CAP:
+    if found <= cap:
         return found, False
-    return found - 1, True
+    return cap, True
 
 
 def page_bounds(query: ListQuery) -> tuple[int, int]:

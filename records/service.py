@@ -237,40 +237,77 @@ class Records:
         entity: str,
         query: ListQuery | None = None,
         *,
+        count_cap: int | None = None,
         fresh: bool = False,
     ) -> dict:
-        """A page of what ``actor`` may read: items, total (maybe estimated), page, per_page."""
-        query = query or ListQuery()
-        offset, limit = page_bounds(query)
+        """A page of what ``actor`` may read: items, total (maybe estimated), page, per_page.
+
+        The total is counted up to ``count_cap`` (default ``COUNT_CAP``); past it, it
+        is the cap and ``total_is_estimate`` says so.
+        """
+        return self.pages(
+            actor, app, entity, [query or ListQuery()], count_cap=count_cap, fresh=fresh
+        )[0]
+
+    def pages(
+        self,
+        actor: Actor,
+        app: str,
+        entity: str,
+        queries: list[ListQuery],
+        *,
+        count_cap: int | None = None,
+        fresh: bool = False,
+    ) -> list[dict]:
+        """A page for each query, as ``list`` gives it, read in one transaction.
+
+        A board asks for one page per column: their records are serialised
+        together (child rows in one query). A page shorter than asked for is the
+        last, so its total is known without counting.
+        """
+        bounds = [page_bounds(query) for query in queries]
         with self.reading(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             if runtime.entity.is_child:
                 raise NotFound(f"rows of {entity} are read with their parent record")
             context = self.context(actor)
-            check_readable(actor, runtime.entity, query)
-            selected = visible(actor, runtime, self.tables_for, context)
-            if query.filter is not None:
-                selected = selected.where(
-                    compile_rule(query.filter, runtime, self.tables_for, context, "/filter")
+            pages = []
+            for query, (offset, limit) in zip(queries, bounds, strict=True):
+                check_readable(actor, runtime.entity, query)
+                selected = visible(actor, runtime, self.tables_for, context)
+                if query.filter is not None:
+                    selected = selected.where(
+                        compile_rule(query.filter, runtime, self.tables_for, context, "/filter")
+                    )
+                if query.q:
+                    selected = selected.where(search_condition(conn, runtime, query.q, actor))
+                rows = conn.execute(
+                    selected.order_by(*order_by(runtime.entity, runtime.table, query.sort))
+                    .offset(offset)
+                    .limit(limit)
                 )
-            if query.q:
-                selected = selected.where(
-                    search_condition(runtime.entity, runtime.table, query.q, actor)
-                )
-            total, estimate = count(conn, selected)
-            rows = conn.execute(
-                selected.order_by(*order_by(runtime.entity, runtime.table, query.sort))
-                .offset(offset)
-                .limit(limit)
+                records = [dict(row._mapping) for row in rows]
+                if len(records) < limit and (records or offset == 0):
+                    total, estimate = offset + len(records), False
+                else:
+                    total, estimate = count(conn, selected, count_cap)
+                pages.append((query, records, total, estimate))
+            items = self.serialise_many(
+                conn, actor, runtime, [r for _, records, _, _ in pages for r in records]
             )
-            records = [dict(row._mapping) for row in rows]
-            return {
-                "items": self.serialise_many(conn, actor, runtime, records),
-                "total": total,
-                "total_is_estimate": estimate,
-                "page": query.page,
-                "per_page": query.per_page,
-            }
+        found, start = [], 0
+        for query, records, total, estimate in pages:
+            found.append(
+                {
+                    "items": items[start : start + len(records)],
+                    "total": total,
+                    "total_is_estimate": estimate,
+                    "page": query.page,
+                    "per_page": query.per_page,
+                }
+            )
+            start += len(records)
+        return found
 
     def upload(
         self, actor: Actor, app: str, entity: str, field: str, stream, name: str, mime: str

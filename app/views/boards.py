@@ -17,7 +17,6 @@ from typing import Any
 from babel.dates import format_time
 from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 
 from metamodel.errors import CrmError, Problem
 from metamodel.model import EntityModel, FieldModel
@@ -25,15 +24,7 @@ from metamodel.text import localise
 from records import access
 from records.actor import Actor
 from records.errors import Forbidden, RecordConflict, StaleVersion, ValidationFailed
-from records.query import (
-    ListQuery,
-    check_readable,
-    compile_rule,
-    order_by,
-    page_bounds,
-    search_condition,
-    visible,
-)
+from records.query import ListQuery
 from records.service import Records
 from workflow_engine import Workflows
 from workflow_engine.definitions import Workflow, workflows_of
@@ -154,67 +145,14 @@ def column_page(
     query: ListQuery,
 ) -> tuple[BoardColumn, list[dict]]:
     """One column: its count and the cards of ``query.page``."""
-    found = capped_page(
-        service, actor, entity, COLUMN_COUNT_CAP, column_query(group, value, rule, query)
+    found = service.list(
+        actor,
+        entity.app.name,
+        entity.name,
+        column_query(group, value, rule, query),
+        count_cap=COLUMN_COUNT_CAP,
     )
     return board_column(group, value, query, found), found["items"]
-
-
-def capped_page(
-    service: Records, actor: Actor, entity: EntityModel, cap: int, query: ListQuery
-) -> dict:
-    """A page of records as ``Records.list`` gives it, with the count stopping at ``cap``."""
-    return capped_pages(service, actor, entity, cap, [query])[0]
-
-
-def capped_pages(
-    service: Records, actor: Actor, entity: EntityModel, cap: int, queries: list[ListQuery]
-) -> list[dict]:
-    """Pages of records as ``Records.list`` gives them, with each count stopping at ``cap``.
-
-    The same queries as the service's (what the actor may read, the rule, the search,
-    the sort), built from the same parts; only the counts stop earlier. A board
-    counts each of its columns and a calendar its month, only to size them up; on a
-    big table counting to the service's cap (ten thousand rows, each read to check
-    it is live) cost more than the rest of the page. All pages are read in one
-    transaction and their records serialised together (child rows in one query).
-    """
-    bounds = [page_bounds(query) for query in queries]
-    with service.reading() as conn:
-        runtime = service.runtime(entity.app.name, entity.name, conn)
-        table = runtime.table
-        context = service.context(actor)
-        pages = []
-        for query, (offset, limit) in zip(queries, bounds, strict=True):
-            check_readable(actor, runtime.entity, query)
-            selected = visible(actor, runtime, service.tables_for, context)
-            if query.filter is not None:
-                selected = selected.where(
-                    compile_rule(query.filter, runtime, service.tables_for, context, "/filter")
-                )
-            if query.q:
-                selected = selected.where(search_condition(runtime.entity, table, query.q, actor))
-            capped = selected.with_only_columns(table.c.id).order_by(None).limit(cap + 1)
-            counted = conn.execute(select(func.count()).select_from(capped.subquery())).scalar()
-            rows = conn.execute(
-                selected.order_by(*order_by(runtime.entity, table, query.sort))
-                .offset(offset)
-                .limit(limit)
-            )
-            pages.append(([dict(row._mapping) for row in rows], counted))
-        items = service.serialise_many(conn, actor, runtime, [r for rows, _ in pages for r in rows])
-    found, start = [], 0
-    for rows, counted in pages:
-        estimate = counted > cap
-        found.append(
-            {
-                "items": items[start : start + len(rows)],
-                "total": cap if estimate else counted,
-                "total_is_estimate": estimate,
-            }
-        )
-        start += len(rows)
-    return found
 
 
 def board(
@@ -231,10 +169,12 @@ def board(
     if group.workflow is None:
         values.append(None)
     queries = [column_query(group, value, rule, query) for value in values]
+    # A column's count only sizes it up: it stops at COLUMN_COUNT_CAP.
+    found_pages = service.pages(
+        actor, entity.app.name, entity.name, queries, count_cap=COLUMN_COUNT_CAP
+    )
     columns, items = [], []
-    for value, found in zip(
-        values, capped_pages(service, actor, entity, COLUMN_COUNT_CAP, queries), strict=True
-    ):
+    for value, found in zip(values, found_pages, strict=True):
         if value is None and found["total"] == 0:
             continue
         columns.append(board_column(group, value, query, found))

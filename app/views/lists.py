@@ -26,7 +26,7 @@ from records.runtime import EntityRuntime
 
 from ..api.errors import status_of
 from ..api.service import records_service, workflows_service
-from ..i18n import language, text
+from ..i18n import language, text, translated
 from ..identity import page_actor
 from . import boards, list_filters, listing, recycle
 from .cells import datetime_text
@@ -56,8 +56,8 @@ def entity_runtime(app: str, entity: str) -> EntityRuntime:
 
 
 def reason(error: CrmError) -> str:
-    """What went wrong, in words (the pointers are for API clients)."""
-    return "; ".join(problem.message for problem in error.problems) or error.message
+    """What went wrong, in words and the user's language (the pointers are for API clients)."""
+    return "; ".join(translated(problem.message) for problem in error.problems) or error.message
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -533,16 +533,16 @@ def calendar(app: str, entity: str):
         raise NotFound(_("'%(name)s' is not a calendar view", name=view["name"]))
     fld = boards.date_field_of(actor, runtime.entity, view)
     month = boards.parse_month(request.args.get("month"), dt.datetime.now(UTC).date())
-    found = boards.capped_page(
-        service,
+    found = service.list(
         actor,
-        runtime.entity,
-        boards.MONTH_COUNT_CAP,
+        app,
+        entity,
         ListQuery(
             filter=combine(view.get("filter"), boards.month_rule(fld, month)),
             sort=fld.name if fld.name in runtime.entity.fields else None,
             per_page=boards.MONTH_LIMIT,
         ),
+        count_cap=boards.MONTH_COUNT_CAP,
     )
     rows = listing.shape(runtime.entity, [], found["items"], listing.titles.Targets())
     locale = get_locale()

@@ -8,7 +8,8 @@ query per target entity, built on the record service's own visibility query
 
 The type-ahead searches the title field by substring, case-insensitively for
 Latin letters; Chinese text matches by substring as typed (``华东`` finds
-``上海华东贸易有限公司``). A number also finds the record with that id.
+``上海华东贸易有限公司``), as the list's search does (``records.query.text_condition``,
+through the search index). A number also finds the record with that id.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import false, func, or_
+from sqlalchemy import false, or_
 
 from form_engine.values import browser_value
 from metamodel.model import EntityModel
 from records import access
 from records.actor import Actor
 from records.errors import Forbidden
-from records.query import visible
+from records.query import text_condition, visible
 from records.service import Records
 
 SEARCH_LIMIT = 20
@@ -94,10 +95,8 @@ def search(service: Records, actor: Actor, target: EntityModel, text: str) -> li
         title = entity.fields.get(entity.title_field or "")
         conditions = []
         if title is not None and title.has_column and access.readable(actor, title):
-            escaped = needle.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            column = table.c[title.name]
-            conditions.append(func.lower(column).like(f"%{escaped}%", escape="\\"))
-            order = (column, table.c.id)
+            conditions.append(text_condition(conn, runtime, [title], needle))
+            order = (table.c[title.name], table.c.id)
         else:
             order = (table.c.id,)
         if needle.isascii() and needle.isdigit() and len(needle) < 19:

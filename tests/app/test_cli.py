@@ -9,6 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
+from metamodel.db import make_engine
+
+from ..metamodel.test_search_index import drop_the_index
 
 EXAMPLE = Path(__file__).parents[2].parent / "shared" / "examples" / "sales_pipeline.json"
 
@@ -78,6 +81,24 @@ def test_apply_plan_list_history_export_and_revert(crm, tmp_path):
     assert reverted.exit_code == 0, reverted.output
     assert "archive field 'account.wechat_id'" in reverted.output
     assert "version 1.1.1" in reverted.output
+
+
+def test_applying_the_same_document_again_builds_a_missing_search_index(crm, db_url):
+    assert crm("app", "apply", str(EXAMPLE), "--yes").exit_code == 0
+    engine = make_engine(db_url)
+    try:
+        drop_the_index(engine)  # as in a database applied before search indexes existed
+    finally:
+        engine.dispose()
+    plan = crm("app", "plan", str(EXAMPLE), "--sql")
+    assert plan.exit_code == 0, plan.output
+    assert "  - create search index" in plan.output
+    assert ("USING fts5(" if db_url.startswith("sqlite") else "gin_trgm_ops") in plan.output
+    repaired = crm("app", "apply", str(EXAMPLE), "--yes")
+    assert repaired.exit_code == 0 and "applied sales_pipeline 1.0.0 (#2)" in repaired.output
+    assert "nothing to change" in crm("app", "apply", str(EXAMPLE), "--yes").output
+    history = crm("app", "history", "sales_pipeline").output.splitlines()
+    assert [line.split("\t")[2] for line in history] == ["repair", "apply"]
 
 
 def test_refusals_exit_1_with_the_reason(crm, tmp_path):

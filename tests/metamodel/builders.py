@@ -70,12 +70,21 @@ def read_column(engine, entity_name: str, column: str, app: str = APP) -> dict[i
         return dict(conn.execute(select(table.c.id, table.c[column]).order_by(table.c.id)).all())
 
 
+def virtual_tables(conn) -> set[str]:
+    """SQLite's FTS tables (the search index): not scanned, their shadow tables hold their rows."""
+    if conn.dialect.name != "sqlite":
+        return set()
+    found = conn.exec_driver_sql("SELECT name FROM pragma_table_list WHERE type = 'virtual'")
+    return set(found.scalars())
+
+
 def snapshot(engine) -> dict[str, Any]:
     """Everything a refused change must leave untouched: schema, rows and versions."""
     inspector = inspect(engine)
     state: dict[str, Any] = {}
     with engine.connect() as conn:
-        for name in sorted(inspector.get_table_names()):
+        skipped = virtual_tables(conn)
+        for name in sorted(set(inspector.get_table_names()) - skipped):
             columns = inspector.get_columns(name)
             indexes = sorted(
                 (i["name"], tuple(i["column_names"]), bool(i["unique"]))
