@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from metamodel import search_index
 from metamodel.model import FieldModel
 from metamodel.system_tables import audit_log, sequences
 
@@ -36,6 +39,8 @@ from .serialize import json_value
 PARENT_BATCH = 500
 # Bind parameter conversions remembered per column and batch, for values of these types.
 MEMO_SIZE = 1000
+# Imported ids entered in SQLite's FTS table per statement (see SearchIndexInBulk).
+FTS_RANGE = 20_000
 REMEMBERED = frozenset({Decimal, dt.date, dt.datetime, str, int, bool})
 
 
@@ -56,56 +61,95 @@ def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` (dicts with the same keys, no ``id``); their new ids, in order.
+@dataclass
+class Prepared:
+    """Rows converted for the driver, their id slots still empty (see ``prepare_rows``)."""
 
-    The ids are taken first (``new_ids``), then the rows go in as one COPY
-    (PostgreSQL) or one executemany (SQLite), their values converted by each
-    column type's own bind processor, as SQLAlchemy would convert them, but once
-    per value rather than through the per-row machinery of a compiled statement.
+    rows: list[dict[str, Any]]
+    names: list[str]
+    values: list[list[Any]]
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` (dicts with the same keys, no ``id``); their new ids, in order."""
+    return write_prepared(conn, table, prepare_rows(conn.dialect, table, rows))
+
+
+def prepare_rows(dialect: Dialect, table: Table, rows: list[dict[str, Any]]) -> Prepared:
+    """``rows`` as the driver takes them, each value converted by its column type's own
+    bind processor, as SQLAlchemy would convert it, but once per distinct value
+    rather than through the per-row machinery of a compiled statement.
+
+    Needs no database: an import prepares one batch while the last is written.
     """
     if not rows:
-        return []
-    ids = new_ids(conn, table, len(rows))
+        return Prepared(rows, [], [])
     names = ["id", *(name for name in rows[0] if name != "id")]
-    # (cell index, processor, {value: (its type, processed form)}): a batch repeats
-    # its timestamps, and often its percentages, dates and choices.
-    processors: list[tuple[int, Callable[[Any], Any], dict]] = []
+    if len(names) > 2:
+        cells = itemgetter(*names[1:])
+        values = [[None, *cells(row)] for row in rows]
+    else:  # itemgetter of one name gives the value itself, not a tuple
+        values = [[None, *(row[name] for name in names[1:])] for row in rows]
     for index, name in enumerate(names):
-        processor = bind_processor(conn, table, name)
-        if processor is not None:
-            processors.append((index, processor, {}))
-    values = []
-    for row, record_id in zip(rows, ids, strict=True):
-        row["id"] = record_id
-        item = [row[name] for name in names]
-        for index, processor, memo in processors:
-            value = item[index]
-            kind = type(value)
-            if value is None or kind is JsonText:
-                continue
-            if kind not in REMEMBERED:
-                item[index] = processor(value)
-                continue
+        processor = bind_processor(dialect, table, name)
+        if processor is not None and index:
+            _process_column(values, index, processor)
+    return Prepared(rows, names, values)
+
+
+def _process_column(values: list[list[Any]], index: int, processor: Callable) -> None:
+    """Convert one column of every row, each distinct value once.
+
+    A batch repeats its values: the same timestamp object in every row, and
+    often the same percentages, dates and choices.
+    """
+    memo: dict[Any, tuple[type, Any]] = {}
+    last: Any = _NOTHING
+    done: Any = None
+    for item in values:
+        value = item[index]
+        if value is last:
+            item[index] = done
+            continue
+        kind = type(value)
+        if value is None or kind is JsonText:
+            continue
+        if kind in REMEMBERED:
             # Equal values of one type convert alike (1 == True: the type is checked).
             known = memo.get(value)
             if known is None or known[0] is not kind:
                 known = (kind, processor(value))
                 if len(memo) < MEMO_SIZE:
                     memo[value] = known
-            item[index] = known[1]
-        values.append(tuple(item))
-    if not write_rows(conn, table, names, values):
+            converted = known[1]
+        else:
+            converted = processor(value)
+        item[index] = converted
+        last, done = value, converted
+
+
+_NOTHING = object()
+
+
+def write_prepared(conn: Connection, table: Table, prepared: Prepared) -> list[int]:
+    """Write prepared rows: ids taken first (``new_ids``), then one COPY (PostgreSQL)
+    or one executemany (SQLite); the new ids, in order."""
+    rows, values = prepared.rows, prepared.values
+    if not rows:
+        return []
+    ids = new_ids(conn, table, len(rows))
+    for row, item, record_id in zip(rows, values, ids, strict=True):
+        row["id"] = item[0] = record_id
+    if not write_rows(conn, table, prepared.names, values):
         conn.execute(insert(table), rows)
     return ids
 
 
-def bind_processor(conn: Connection, table: Table, name: str) -> Callable[[Any], Any] | None:
-    dialect = conn.dialect
+def bind_processor(dialect: Dialect, table: Table, name: str) -> Callable[[Any], Any] | None:
     return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def write_rows(conn: Connection, table: Table, names: list[str], values: list[tuple]) -> bool:
+def write_rows(conn: Connection, table: Table, names: list[str], values: list) -> bool:
     """Write rows of values already converted for the driver; False on an unknown driver."""
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
@@ -121,10 +165,71 @@ def write_rows(conn: Connection, table: Table, names: list[str], values: list[tu
             cursor.close()
     elif dialect.name == "sqlite":
         marks = ", ".join("?" for _ in names)
-        conn.exec_driver_sql(f"INSERT INTO {table_name} ({columns}) VALUES ({marks})", values)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO {table_name} ({columns}) VALUES ({marks})", values)
+        finally:
+            cursor.close()
     else:
         return False
     return True
+
+
+class SearchIndexInBulk:
+    """SQLite: an import's rows entered in the entity's FTS table a range at a time.
+
+    The FTS table is kept in step by a trigger per row, and FTS5 writes its
+    pending entries out at the end of every statement: entered one row at a time
+    they cost ten times the row itself. For the length of an import the insert
+    trigger is dropped, and the imported rows are entered with one INSERT ...
+    SELECT per ``FTS_RANGE`` ids; the trigger is back before the transaction
+    ends. The import holds SQLite's only write lock, so no other writer can
+    miss the trigger, and readers never see the transaction's inside.
+    """
+
+    def __init__(self, conn: Connection, runtime: EntityRuntime):
+        self.conn = conn
+        self.index = None
+        if conn.dialect.name == "sqlite" and search_index.fts_ready(conn, runtime.entity):
+            self.index = search_index.fts_index(runtime.entity)
+        self.first: int | None = None
+        self.last: int | None = None
+
+    def __enter__(self) -> SearchIndexInBulk:
+        if self.index is not None:
+            trigger = search_index.fts_triggers(self.index.name)[0]
+            self.trigger = self.index.definition()[trigger]
+            self.conn.exec_driver_sql(f'DROP TRIGGER "{trigger}"')
+        return self
+
+    def add(self, ids: Iterable[int | None]) -> None:
+        """Enter these new records (``None``: not written) once their range is full."""
+        if self.index is None:
+            return
+        written = [i for i in ids if i is not None]
+        if not written:
+            return
+        low, high = min(written), max(written)
+        self.first = low if self.first is None else min(self.first, low)
+        self.last = high if self.last is None else max(self.last, high)
+        if self.last - self.first >= FTS_RANGE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.index is None or self.first is None:
+            return
+        # Ids past the table's largest are the import's own (new_ids), all of this range.
+        self.conn.exec_driver_sql(
+            f"{self.index.fill()} WHERE id BETWEEN ? AND ?", (self.first, self.last)
+        )
+        self.first = self.last = None
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self.index is None:
+            return
+        if error is None:
+            self.flush()
+        self.conn.exec_driver_sql(self.trigger)
 
 
 def reserve_autonumbers(
@@ -186,7 +291,7 @@ def audit_rows(
     }
     names = ["id", "record_id", "comment", *fixed]
     ids = new_ids(conn, audit_log, len(entries))
-    plain = all(bind_processor(conn, audit_log, name) is None for name in names[:3])
+    plain = all(bind_processor(conn.dialect, audit_log, name) is None for name in names[:3])
     if conn.dialect.name not in ("sqlite", "postgresql") or not plain:
         rows = [
             {"id": i, "record_id": r, "comment": c, **fixed, "changes": {}}
@@ -198,7 +303,7 @@ def audit_rows(
     # row shares are converted once.
     constants = []
     for name, value in fixed.items():
-        processor = bind_processor(conn, audit_log, name)
+        processor = bind_processor(conn.dialect, audit_log, name)
         convert = value is not None and type(value) is not JsonText and processor is not None
         constants.append(processor(value) if convert else value)
     tail = tuple(constants)

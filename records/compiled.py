@@ -9,9 +9,10 @@ data given to it can be cut down to them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from metamodel.jsonlogic import RuleError, variables
+from metamodel.jsonlogic import RuleError, arithmetic, variables
 from metamodel.jsonlogic.evaluator import DATA_OPERATIONS, SPECIAL_FORMS, is_logic
 from metamodel.jsonlogic.operations import OPERATIONS
 from metamodel.jsonlogic.values import UNDEFINED
@@ -58,11 +59,41 @@ def compile_rule(logic: Any) -> Callable[[Any], Any]:
         return refused
     if len(arguments) == 2:
         left, right = arguments
+        exact = _DECIMAL_STEPS.get(operator)
+        if exact is not None:
+            return _decimal_first(exact, operation, left, right)
         return lambda data: operation(left(data), right(data))
     if len(arguments) == 1:
         (only,) = arguments
         return lambda data: operation(only(data))
     return lambda data: operation(*[a(data) for a in arguments])
+
+
+# Money in formulas is Decimal: for two non-zero finite operands, Decimal or int,
+# ``*`` and ``/`` come down to one operation of the evaluator's own context
+# (``parse_float``/``to_number`` give such numbers back as they are, and
+# ``arithmetic._binary`` turns the int into a Decimal). Everything else takes the
+# evaluator's path.
+_DECIMAL_STEPS = {"*": arithmetic._CONTEXT.multiply, "/": arithmetic._CONTEXT.divide}
+
+
+def _decimal_first(exact, operation, left, right) -> Callable[[Any], Any]:
+    def run(data):
+        a, b = left(data), right(data)
+        kind_a, kind_b = type(a), type(b)
+        if (
+            (kind_a is Decimal or kind_b is Decimal)
+            and (kind_a is Decimal or kind_a is int)
+            and (kind_b is Decimal or kind_b is int)
+            and a
+            and b
+        ):
+            result = exact(a, b)
+            if result.is_finite():
+                return result
+        return operation(a, b)
+
+    return run
 
 
 def _plain_name(name: Any) -> bool:

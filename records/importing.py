@@ -48,6 +48,7 @@ from .errors import Forbidden
 from .rule_data import follow
 from .runtime import EntityRuntime
 from .serialize import SYSTEM_FIELDS
+from .write_behind import WriteBehind
 
 MAX_LISTED_ERRORS = 1000
 BATCH_SIZE = 1000
@@ -760,13 +761,20 @@ class _Importer:
         self.parents: dict[str, set[int]] = {back: set() for back in self.backs}
         self.pending_parents = 0
         self.inserting = True
+        self.writer = WriteBehind(conn)
+        self.search_index = bulk.SearchIndexInBulk(conn, runtime)
+
+    def db(self) -> Connection:
+        """The connection, once the batch being written (if any) is in."""
+        return self.writer.settle()
 
     # --- one batch ------------------------------------------------------------------
 
     def batch(self, batch: list[tuple[int, list[Any]]]) -> None:
         rows = [self._convert(line, cells) for line, cells in batch]
         for column in self.references:
-            column.reference.lookup(self.conn)
+            if column.reference.pending:
+                column.reference.lookup(self.db())
         now = self.records.clock()
         defaults = {f.name: self.records._default(f, self.actor) for f in self.defaults}
         for row in rows:
@@ -836,7 +844,7 @@ class _Importer:
                     target.in_(values[start : start + QUERY_CHUNK]),
                     self.table.c.deleted_at.is_(None),
                 )
-                taken.update(self.conn.execute(query).all())
+                taken.update(self.db().execute(query).all())
             if not taken:
                 continue
             for row in rows:
@@ -872,7 +880,7 @@ class _Importer:
         )
         numbers = {
             f.name: bulk.reserve_autonumbers(
-                self.conn, f"{self.scope}.{f.name}", f.doc["pattern"], now.date(), len(rows)
+                self.db(), f"{self.scope}.{f.name}", f.doc["pattern"], now.date(), len(rows)
             )
             for f in self.runtime.autonumbers
         }
@@ -880,12 +888,12 @@ class _Importer:
         context = self.records.context(self.actor)
         normalised = normalised_context(context)
         records = []
-        links = self.links
+        width = len(base)
         for index, row in enumerate(rows):
-            record = dict(base)
-            for name, value in row.values.items():
-                if name in record:
-                    record[name] = value
+            record = base | row.values
+            if len(record) != width:
+                # Values kept elsewhere (multi_reference: link tables) are no columns.
+                record = {name: record[name] for name in base}
             for name, values in numbers.items():
                 record[name] = values[index]
             for fld, via, source, _table in self.lookups:
@@ -897,29 +905,56 @@ class _Importer:
                 data = self._follow(record, paths) if paths else record
                 record[formula.name] = formula(data, context, normalised)
             records.append(record)
-        try:
-            with self.conn.begin_nested():
-                ids = bulk.insert_rows(self.conn, self.table, records)
-        except IntegrityError:
-            ids = self._insert_one_by_one(rows, records)
+
+        prepared = bulk.prepare_rows(self.conn.dialect, self.table, records)
+
+        def write(conn: Connection) -> list[int] | None:
+            try:
+                with conn.begin_nested():
+                    ids = bulk.write_prepared(conn, self.table, prepared)
+            except IntegrityError:
+                return None
+            self._write_related(conn, rows, ids, now)
+            self.search_index.add(ids)
+            return ids
+
+        def written(ids: list[int] | None) -> None:
+            if ids is None:
+                # A record saved meanwhile took a unique value: find the rows at fault.
+                ids = self._insert_one_by_one(rows, records)
+                self._write_related(self.conn, rows, ids, now)
+                self.search_index.add(ids)
+            self._count(records, ids)
+
+        self.writer.submit(write, written)
+
+    def _write_related(
+        self, conn: Connection, rows: list[_Row], ids: list[int | None], now: dt.datetime
+    ) -> None:
+        """The link rows and audit entries of records just written (``None``: not written)."""
         entries = []
-        pairs: dict[str, list[tuple[int, list[int]]]] = {name: [] for name in links}
-        for row, record, record_id in zip(rows, records, ids, strict=True):
+        pairs: dict[str, list[tuple[int, list[int]]]] = {name: [] for name in self.links}
+        for row, record_id in zip(rows, ids, strict=True):
             if record_id is None:
                 continue
             entries.append((record_id, f"imported from {self.source_name}, row {row.line}"))
-            for name in links:
+            for name in self.links:
                 targets = row.values.get(name)
                 if targets:
                     pairs[name].append((record_id, targets))
+        bulk.insert_links(conn, self.runtime, pairs)
+        bulk.audit_rows(conn, self.runtime, self.actor, "import", entries, now)
+
+    def _count(self, records: list[dict], ids: list[int | None]) -> None:
+        for record, record_id in zip(records, ids, strict=True):
+            if record_id is None:
+                continue
+            self.result.imported += 1
             for back in self.backs:
                 parent = record.get(back)
                 if parent is not None and parent not in self.parents[back]:
                     self.parents[back].add(parent)
                     self.pending_parents += 1
-        bulk.insert_links(self.conn, self.runtime, pairs)
-        bulk.audit_rows(self.conn, self.runtime, self.actor, "import", entries, now)
-        self.result.imported += len(entries)
         if self.pending_parents >= PARENT_FLUSH:
             self.refresh_parents()
 
@@ -927,7 +962,7 @@ class _Importer:
         if len(self.followed) > CACHE_LIMIT:
             self.followed.clear()
         tables_for = self.records.tables_for
-        return follow(self.conn, self.runtime.entity, record, paths, tables_for, self.followed)
+        return follow(self.db(), self.runtime.entity, record, paths, tables_for, self.followed)
 
     def _insert_one_by_one(self, rows: list[_Row], records: list[dict]) -> list[int | None]:
         """After a batch hit a constraint (a record saved meanwhile): find the rows at fault."""
@@ -961,7 +996,7 @@ class _Importer:
                 query = select(table.c.id, table.c[source]).where(
                     table.c.id.in_(ids[start : start + QUERY_CHUNK])
                 )
-                for target_id, value in self.conn.execute(query):
+                for target_id, value in self.db().execute(query):
                     self.lookup_cache[(fld.name, target_id)] = {source: value}
             for target_id in ids:
                 self.lookup_cache.setdefault((fld.name, target_id), {})
@@ -976,7 +1011,7 @@ class _Importer:
             records._propagate(conn, parent_runtime, before, after, changed, 1)
 
         bulk.refresh_parents(
-            self.conn,
+            self.db(),
             self.runtime,
             self.parents,
             lambda name: records.runtime(app, name, self.conn),
@@ -1101,12 +1136,15 @@ def import_file(
                 source_name=Path(path).name,
             )
             try:
-                for batch in _batches(source.rows):
-                    result.rows += len(batch)
-                    importer.batch(batch)
-                    if progress is not None:
-                        progress(result)
+                with importer.search_index:
+                    for batch in _batches(source.rows):
+                        result.rows += len(batch)
+                        importer.batch(batch)
+                        if progress is not None:
+                            progress(result)
+                    importer.db()
             finally:
+                importer.writer.close()
                 if rejects is not None:
                     rejects.close()
                     if rejects.writer is not None:

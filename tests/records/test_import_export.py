@@ -489,3 +489,62 @@ def test_compiled_rules_give_the_evaluators_answers():
                 assert _outcome(lambda: rules.defined(compiled(rule_data(cut)))) == expected  # noqa: B023
             checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize("operator", ["*", "/"])
+def test_compiled_decimal_arithmetic_is_the_evaluators_to_the_last_digit(operator):
+    numbers = [
+        *[Decimal(text) for text in ("0", "-0.00", "2.50", "-3", "1E+400", "1E-400", "12.345")],
+        *[Decimal("NaN"), Decimal("Infinity"), 7, 0, -1, 10**20, True, 1.5, None, "4"],
+    ]
+    compiled = rules.compile_rule({operator: [{"var": "a"}, {"var": "b"}]})
+    for a in numbers:
+        for b in numbers:
+            data = rule_data({"a": a, "b": b})
+            rule = {operator: [{"var": "a"}, {"var": "b"}]}
+            expected = _outcome(lambda: evaluate(rule, data))  # noqa: B023
+            got = _outcome(lambda: rules.defined(compiled(data)))  # noqa: B023
+            assert repr(got) == repr(expected), (a, b)
+
+
+# --- the search index ------------------------------------------------------------------
+
+
+def test_imported_records_are_found_by_search_and_later_ones_too(
+    records, users, tmp_path, monkeypatch
+):
+    from records import bulk, importing
+    from records.query import ListQuery
+
+    # Small batches and ranges: the search index is filled over several ranges.
+    monkeypatch.setattr(importing, "BATCH_SIZE", 7)
+    monkeypatch.setattr(bulk, "FTS_RANGE", 10)
+    admin = users["admin"]
+    names = [f"Kunlun {n:03d} 昆仑贸易" for n in range(40)]
+    path = write(tmp_path / "accounts.csv", "Name\n" + "\n".join(names) + "\n")
+    assert import_file(records, admin, APP, "account", path).imported == 40
+
+    def found(q: str) -> list[str]:
+        page = records.list(admin, APP, "account", ListQuery(q=q, per_page=200))
+        return sorted(item["name"] for item in page["items"])
+
+    assert found("kunlun") == sorted(names)
+    assert found("n 017 昆") == [names[17]]
+    assert found("昆仑贸") == sorted(names)
+    # The per-row upkeep is back once the import is over.
+    records.create(admin, APP, "account", {"name": "Kunlun Late"})
+    assert found("un lat") == ["Kunlun Late"]
+
+
+def test_a_refused_import_leaves_the_search_index_and_its_upkeep_as_they_were(
+    records, users, tmp_path
+):
+    from records.query import ListQuery
+
+    admin = users["admin"]
+    path = write(tmp_path / "accounts.csv", "Name,Tier\nOrinoco One,A\nOrinoco Two,nope\n")
+    with pytest.raises(ImportRefused):
+        import_file(records, admin, APP, "account", path)
+    records.create(admin, APP, "account", {"name": "Orinoco Three"})
+    page = records.list(admin, APP, "account", ListQuery(q="orinoco"))
+    assert [item["name"] for item in page["items"]] == ["Orinoco Three"]

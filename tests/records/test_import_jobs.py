@@ -214,8 +214,11 @@ def test_progress_is_seen_by_other_connections_while_the_import_transaction_is_o
 
     monkeypatch.setattr(import_jobs.Progress, "report", watched)
     job = import_jobs.run_job(engine, records.registry, job_id, every=500)
-    # The rows are counted as they go in, and committed only at the end.
-    assert seen == [("running", n, n, 0) for n in (500, 1000, 1500, 2000)]
+    # The rows are counted as they go in, and committed only at the end. On
+    # PostgreSQL a batch is written while the next is read (records.write_behind),
+    # so the count of rows in trails the rows read by that one batch.
+    behind = 500 if engine.dialect.name == "postgresql" else 0
+    assert seen == [("running", n, n - behind, 0) for n in (500, 1000, 1500, 2000)]
     assert (job["status"], job["rows_imported"], accounts_in(records)) == ("done", 2000, 2000)
 
 
