@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 
 import pytest
@@ -115,6 +116,18 @@ def test_production_cookies_are_secure(db_url, tmp_path):
         }
     )
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+    app.extensions["crm"].engine.dispose()
+
+
+def test_what_start_up_made_is_kept_out_of_the_collectors_full_passes(db_url, tmp_path):
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    app = create_app(
+        {"database_url": db_url, "instance_path": str(tmp_path / "p"), "secret_key": "t"}
+    )
+    # The app's own objects are among the frozen, so a full collection skips them.
+    assert gc.get_freeze_count() > 0
+    assert gc.is_tracked(app) and not any(found is app for found in gc.get_objects())
     app.extensions["crm"].engine.dispose()
 
 
