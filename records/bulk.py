@@ -31,6 +31,7 @@ from metamodel.system_tables import audit_log, sequences
 from .actor import Actor
 from .autonumber import render
 from .computed import computing, rollup_plan
+from .copy_text import copy_text
 from .rule_data import follow
 from .runtime import EntityRuntime
 from .serialize import json_value
@@ -51,23 +52,69 @@ def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
     after the largest id, which is what SQLite itself picks; the caller's write
     transaction (BEGIN IMMEDIATE) holds the database lock, so nobody else takes them.
     """
-    if count <= 0:
-        return []
-    if conn.dialect.name == "postgresql":
-        sequence = func.pg_get_serial_sequence(table.name, "id")
-        query = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
-        return list(conn.execute(query).scalars())
-    last = conn.execute(select(func.max(table.c.id))).scalar() or 0
-    return list(range(last + 1, last + 1 + count))
+    return NewIds(table).take(conn, count)
+
+
+class NewIds:
+    """Ids for new rows of one table, for the length of one transaction.
+
+    PostgreSQL: the sequence's name is looked up once (asked for with every id, the
+    lookup cost ten times the ids themselves), and ids are taken ``block`` at a time:
+    an import's writer waits on every round trip. Ids taken and not used are a gap
+    in the sequence, as a rolled-back insert leaves one.
+    SQLite: exactly the ids asked for, after the largest id, every time: a reserve
+    would stop being after the largest id as soon as rows were written.
+    """
+
+    def __init__(self, table: Table, block: int = 1):
+        self.table = table
+        self.block = block
+        self.sequence: str | None = None
+        self.reserve: list[int] = []
+
+    def take(self, conn: Connection | Callable[[], Connection], count: int) -> list[int]:
+        """``count`` new ids; ``conn`` may be a function giving the connection, called
+        only if the database must be asked (an import's writer may be using it)."""
+        if count <= 0:
+            return []
+        if len(self.reserve) >= count:
+            taken, self.reserve = self.reserve[:count], self.reserve[count:]
+            return taken
+        if callable(conn):
+            conn = conn()
+        if conn.dialect.name != "postgresql":
+            last = conn.execute(select(func.max(self.table.c.id))).scalar() or 0
+            return list(range(last + 1, last + 1 + count))
+        if len(self.reserve) < count:
+            if self.sequence is None:
+                query = select(func.pg_get_serial_sequence(self.table.name, "id"))
+                self.sequence = conn.execute(query).scalar_one()
+            wanted = max(self.block, count - len(self.reserve))
+            taken = conn.exec_driver_sql(
+                "SELECT array_agg(nextval(%(sequence)s::regclass))"
+                " FROM generate_series(1, %(count)s)",
+                {"sequence": self.sequence, "count": wanted},
+            ).scalar_one()
+            self.reserve += sorted(taken)
+        taken, self.reserve = self.reserve[:count], self.reserve[count:]
+        return taken
 
 
 @dataclass
 class Prepared:
-    """Rows converted for the driver, their id slots still empty (see ``prepare_rows``)."""
+    """Rows converted for the driver, their id slots empty until ``assign`` (see
+    ``prepare_rows``); ``copy`` is them as COPY text, once made (PostgreSQL)."""
 
     rows: list[dict[str, Any]]
     names: list[str]
     values: list[list[Any]]
+    ids: list[int] | None = None
+    copy: bytes | None = None
+
+    def assign(self, ids: list[int]) -> None:
+        for row, item, record_id in zip(self.rows, self.values, ids, strict=True):
+            row["id"] = item[0] = record_id
+        self.ids = ids
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -131,22 +178,40 @@ def _process_column(values: list[list[Any]], index: int, processor: Callable) ->
 _NOTHING = object()
 
 
-def write_prepared(conn: Connection, table: Table, prepared: Prepared) -> list[int]:
-    """Write prepared rows: ids taken first (``new_ids``), then one COPY (PostgreSQL)
-    or one executemany (SQLite); the new ids, in order."""
-    rows, values = prepared.rows, prepared.values
-    if not rows:
+def write_prepared(
+    conn: Connection, table: Table, prepared: Prepared, ids: NewIds | None = None
+) -> list[int]:
+    """Write prepared rows: ids taken first (``ids``, by default ``new_ids``), then one
+    COPY (PostgreSQL) or one executemany (SQLite); the new ids, in order."""
+    if not prepared.rows:
         return []
-    ids = new_ids(conn, table, len(rows))
-    for row, item, record_id in zip(rows, values, ids, strict=True):
-        row["id"] = item[0] = record_id
-    if not write_rows(conn, table, prepared.names, values):
-        conn.execute(insert(table), rows)
-    return ids
+    if prepared.ids is None:
+        prepared.assign((ids or NewIds(table)).take(conn, len(prepared.rows)))
+    if prepared.copy is not None:
+        write_copy_text(conn, table, prepared.names, prepared.copy)
+    elif not write_rows(conn, table, prepared.names, prepared.values):
+        conn.execute(insert(table), prepared.rows)
+    return prepared.ids
 
 
 def bind_processor(dialect: Dialect, table: Table, name: str) -> Callable[[Any], Any] | None:
     return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def copy_statement(conn: Connection, table: Table, names: list[str]) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    table_name = conn.dialect.identifier_preparer.format_table(table)
+    return f"COPY {table_name} ({', '.join(quote(name) for name in names)}) FROM STDIN"
+
+
+def write_copy_text(conn: Connection, table: Table, names: list[str], data: bytes) -> None:
+    """PostgreSQL (psycopg): rows already in COPY text format (see ``copy_text.py``)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(copy_statement(conn, table, names)) as copy:
+            copy.write(data)
+    finally:
+        cursor.close()
 
 
 def write_rows(conn: Connection, table: Table, names: list[str], values: list) -> bool:
@@ -156,9 +221,13 @@ def write_rows(conn: Connection, table: Table, names: list[str], values: list) -
     table_name = dialect.identifier_preparer.format_table(table)
     columns = ", ".join(quote(name) for name in names)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        data = copy_text(values)
+        if data is not None:
+            write_copy_text(conn, table, names, data)
+            return True
         cursor = conn.connection.driver_connection.cursor()
         try:
-            with cursor.copy(f"COPY {table_name} ({columns}) FROM STDIN") as copy:
+            with cursor.copy(copy_statement(conn, table, names)) as copy:
                 for item in values:
                     copy.write_row(item)
         finally:
@@ -267,10 +336,10 @@ def audit_rows(
     runtime: EntityRuntime,
     actor: Actor,
     action: str,
-    entries: Iterable[tuple[int, str]],
-    at: dt.datetime,
+    entries: Iterable[tuple[int, str, dt.datetime]],
+    ids: NewIds | None = None,
 ) -> None:
-    """One audit entry per (record id, comment), in one multi-row INSERT.
+    """One audit entry per (record id, comment, time), in one multi-row INSERT.
 
     The entries of an import say where each record came from (the comment) and
     hold no field values: those are the record's own until a change, which the
@@ -286,31 +355,34 @@ def audit_rows(
         "action": action,
         "actor_id": actor.id,
         "on_behalf_of": None,
-        "at": at,
         "changes": NO_CHANGES,
     }
-    names = ["id", "record_id", "comment", *fixed]
-    ids = new_ids(conn, audit_log, len(entries))
+    names = ["id", "record_id", "comment", "at", *fixed]
+    audit_ids = (ids or NewIds(audit_log)).take(conn, len(entries))
     plain = all(bind_processor(conn.dialect, audit_log, name) is None for name in names[:3])
     if conn.dialect.name not in ("sqlite", "postgresql") or not plain:
         rows = [
-            {"id": i, "record_id": r, "comment": c, **fixed, "changes": {}}
-            for i, (r, c) in zip(ids, entries, strict=True)
+            {"id": i, "record_id": r, "comment": c, "at": at, **fixed, "changes": {}}
+            for i, (r, c, at) in zip(audit_ids, entries, strict=True)
         ]
         conn.execute(insert(audit_log), rows)
         return
     # Ids, record ids and comments go to the driver as they are; the values every
-    # row shares are converted once.
+    # row shares are converted once, and each time once (a batch shares one).
     constants = []
     for name, value in fixed.items():
         processor = bind_processor(conn.dialect, audit_log, name)
         convert = value is not None and type(value) is not JsonText and processor is not None
         constants.append(processor(value) if convert else value)
     tail = tuple(constants)
-    values = [
-        (audit_id, record_id, comment, *tail)
-        for audit_id, (record_id, comment) in zip(ids, entries, strict=True)
-    ]
+    time_processor = bind_processor(conn.dialect, audit_log, "at") or (lambda value: value)
+    times: dict[dt.datetime, Any] = {}
+    values = []
+    for audit_id, (record_id, comment, at) in zip(audit_ids, entries, strict=True):
+        bound = times.get(at)
+        if bound is None:
+            bound = times[at] = time_processor(at)
+        values.append((audit_id, record_id, comment, bound, *tail))
     write_rows(conn, audit_log, names, values)
 
 

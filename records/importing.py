@@ -37,13 +37,15 @@ from metamodel import field_types
 from metamodel.errors import CrmError, Problem
 from metamodel.field_types import ValueProblem
 from metamodel.model import FieldModel
-from metamodel.system_tables import users
+from metamodel.system_tables import audit_log, users
 from metamodel.text import humanise, localise
 from metamodel.wording import did_you_mean, show
 
 from . import access, bulk
+from . import read_ahead as reading_ahead
 from .actor import Actor
 from .computed import computing, normalised_context, rollup_value
+from .copy_text import copy_text
 from .errors import Forbidden
 from .rule_data import follow
 from .runtime import EntityRuntime
@@ -58,6 +60,10 @@ PARENT_FLUSH = 100_000
 # Titles and lookups remembered between batches; past this the cache starts over.
 CACHE_LIMIT = 100_000
 QUERY_CHUNK = 500
+# New ids taken from PostgreSQL's sequences at a time, and audit entries written at a
+# time: an import's writer waits on every round trip (see bulk.NewIds).
+ID_BLOCK = 10_000
+AUDIT_BLOCK = 10_000
 IMPORT_PAGE_CACHE_KIB = 16 * 1024
 
 SEPARATORS = re.compile(r"[;,、；，\n]")
@@ -250,6 +256,7 @@ def _xlsx_source(path) -> Iterator[Source]:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
         raise CrmError(f"{Path(path).name}: is not a readable .xlsx file ({error})") from None
+    values = None
     try:
         sheet = workbook.active
         sheet.reset_dimensions()  # some writers record wrong dimensions; read every row
@@ -268,6 +275,9 @@ def _xlsx_source(path) -> Iterator[Source]:
 
         yield Source(header, rows())
     finally:
+        # Closed here, not by reading to the end: a read-ahead process read its own copy.
+        if values is not None:
+            values.close()
         workbook.close()
 
 
@@ -503,20 +513,21 @@ class Reference:
         self.pending: set[Any] = set()
 
     def keys(self, raw: Any) -> Any:
-        """The key of a cell (a list of keys for multi_reference); raises ValueProblem."""
+        """The key of a cell (a list of keys for multi_reference); raises ValueProblem.
+
+        Touches nothing of this object, so it may run in the read-ahead process;
+        :meth:`want` then asks for the keys.
+        """
         if not self.many:
-            key = self.key(raw)
-            if key not in self.cache:
-                self.pending.add(key)
-            return key
-        keys = []
-        for part in SEPARATORS.split(cell_text(raw)):
-            if part.strip():
-                key = self.key(part.strip())
-                if key not in self.cache:
-                    self.pending.add(key)
-                keys.append(key)
-        return keys
+            return self.key(raw)
+        return [self.key(part.strip()) for part in SEPARATORS.split(cell_text(raw)) if part.strip()]
+
+    def want(self, keys: Any) -> None:
+        """Look these keys (of one cell) up at the next :meth:`lookup`, unless known."""
+        cache, pending = self.cache, self.pending
+        for key in keys if self.many else (keys,):
+            if key not in cache:
+                pending.add(key)
 
     def lookup(self, conn: Connection) -> None:
         """Find the ids of every key asked for since the last lookup."""
@@ -682,7 +693,7 @@ def match_header(
 @dataclass
 class _Row:
     line: int
-    cells: list[Any]
+    cells: list[Any] | None
     values: dict[str, Any]
     errors: list[tuple[str, str]] | None = None
 
@@ -762,6 +773,10 @@ class _Importer:
         self.pending_parents = 0
         self.inserting = True
         self.writer = WriteBehind(conn)
+        self.ids = bulk.NewIds(self.table, ID_BLOCK)
+        self.audit_ids = bulk.NewIds(audit_log, AUDIT_BLOCK)
+        # Audit entries (record id, comment, time) waiting to be written, AUDIT_BLOCK at most.
+        self.audit_entries: list[tuple[int, str, dt.datetime]] = []
         self.search_index = bulk.SearchIndexInBulk(conn, runtime)
 
     def db(self) -> Connection:
@@ -770,9 +785,23 @@ class _Importer:
 
     # --- one batch ------------------------------------------------------------------
 
-    def batch(self, batch: list[tuple[int, list[Any]]]) -> None:
-        rows = [self._convert(line, cells) for line, cells in batch]
+    def convert(self, batch: list[tuple[int, list[Any]]]) -> list[_Row]:
+        """A batch's cells as values, each checked by its field type; needs no database.
+
+        Runs in the read-ahead process when there is one (see ``read_ahead.py``):
+        it reads nothing of this importer that a batch changes.
+        """
+        convert = self._convert
+        return [convert(line, cells) for line, cells in batch]
+
+    def batch(self, rows: list[_Row]) -> None:
+        """Write a converted batch: references resolved, completed, checked, inserted."""
         for column in self.references:
+            name, want = column.name, column.reference.want
+            for row in rows:
+                keys = row.values.get(name)
+                if keys is not None:
+                    want(keys)
             if column.reference.pending:
                 column.reference.lookup(self.db())
         now = self.records.clock()
@@ -793,7 +822,8 @@ class _Importer:
             self.inserting = False
 
     def _convert(self, line: int, cells: list[Any]) -> _Row:
-        row = _Row(line, cells, {})
+        # Only a rejects file needs a row's cells once it is converted.
+        row = _Row(line, cells if self.rejects is not None else None, {})
         values = row.values
         width = len(cells)
         for index, name, header, convert in self.steps:
@@ -907,11 +937,15 @@ class _Importer:
             records.append(record)
 
         prepared = bulk.prepare_rows(self.conn.dialect, self.table, records)
+        if self.conn.dialect.name == "postgresql":
+            # Ids and COPY text made here, so the writer thread only sends (copy_text.py).
+            prepared.assign(self.ids.take(self.db, len(records)))
+            prepared.copy = copy_text(prepared.values)
 
         def write(conn: Connection) -> list[int] | None:
             try:
                 with conn.begin_nested():
-                    ids = bulk.write_prepared(conn, self.table, prepared)
+                    ids = bulk.write_prepared(conn, self.table, prepared, self.ids)
             except IntegrityError:
                 return None
             self._write_related(conn, rows, ids, now)
@@ -932,18 +966,28 @@ class _Importer:
         self, conn: Connection, rows: list[_Row], ids: list[int | None], now: dt.datetime
     ) -> None:
         """The link rows and audit entries of records just written (``None``: not written)."""
-        entries = []
+        entries = self.audit_entries
         pairs: dict[str, list[tuple[int, list[int]]]] = {name: [] for name in self.links}
         for row, record_id in zip(rows, ids, strict=True):
             if record_id is None:
                 continue
-            entries.append((record_id, f"imported from {self.source_name}, row {row.line}"))
+            entries.append((record_id, f"imported from {self.source_name}, row {row.line}", now))
             for name in self.links:
                 targets = row.values.get(name)
                 if targets:
                     pairs[name].append((record_id, targets))
         bulk.insert_links(conn, self.runtime, pairs)
-        bulk.audit_rows(conn, self.runtime, self.actor, "import", entries, now)
+        if len(entries) >= AUDIT_BLOCK:
+            self._write_audit(conn)
+
+    def _write_audit(self, conn: Connection) -> None:
+        # Many batches' entries at a time: each write is a round trip the writer waits on.
+        entries, self.audit_entries = self.audit_entries, []
+        bulk.audit_rows(conn, self.runtime, self.actor, "import", entries, self.audit_ids)
+
+    def finish(self) -> None:
+        """Once the last batch is in: the audit entries still waiting."""
+        self._write_audit(self.db())
 
     def _count(self, records: list[dict], ids: list[int | None]) -> None:
         for record, record_id in zip(records, ids, strict=True):
@@ -1095,13 +1139,15 @@ def import_file(
     skip_invalid: bool = False,
     rejects_path: str | Path | None = None,
     progress: Callable[[ImportResult], None] | None = None,
+    read_ahead: bool | None = None,
 ) -> ImportResult:
     """Import the rows of a CSV or XLSX file as new ``entity`` records of ``app``.
 
     Returns what was imported. Raises :class:`ImportRefused` (nothing imported) when
     the header does not fit the entity, or, unless ``skip_invalid``, when any row is
     bad; ``Forbidden`` without the ``import`` permission. ``progress`` is called
-    after each batch with the result so far.
+    after each batch with the result so far. ``read_ahead`` reads and converts the
+    file in a second process (see ``read_ahead.py``); by default, for big files.
     """
     started = time.perf_counter()
     result = ImportResult()
@@ -1135,14 +1181,21 @@ def import_file(
                 rejects=rejects,
                 source_name=Path(path).name,
             )
+            if read_ahead is None:
+                read_ahead = reading_ahead.worth_it(path)
             try:
-                with importer.search_index:
-                    for batch in _batches(source.rows):
-                        result.rows += len(batch)
-                        importer.batch(batch)
+                with (
+                    importer.search_index,
+                    reading_ahead.converted_batches(
+                        _batches(source.rows), importer.convert, parallel=read_ahead
+                    ) as batches,
+                ):
+                    for rows in batches:
+                        result.rows += len(rows)
+                        importer.batch(rows)
                         if progress is not None:
                             progress(result)
-                    importer.db()
+                    importer.finish()
             finally:
                 importer.writer.close()
                 if rejects is not None:

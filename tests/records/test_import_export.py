@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import json
+import multiprocessing
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from click.testing import CliRunner
 from openpyxl import Workbook, load_workbook
 
 from app.cli import main
+from metamodel.errors import CrmError
 from metamodel.jsonlogic import RuleError, evaluate, rule_data
 from records import compiled as rules
+from records import importing, read_ahead
 from records.errors import Forbidden
 from records.exporting import export_file
 from records.importing import ImportRefused, import_file
@@ -138,6 +141,13 @@ def example_doc():
     return doc
 
 
+@pytest.fixture(params=["inline", "read-ahead"])
+def reading(request, monkeypatch):
+    """Each import of the test converts its cells here, or in a read-ahead process."""
+    monkeypatch.setattr(read_ahead, "MIN_BYTES", 0 if request.param == "read-ahead" else 1 << 62)
+    return request.param
+
+
 @pytest.fixture
 def accounts(records, users):
     admin = users["admin"]
@@ -173,6 +183,7 @@ def live_count(records, entity: str) -> int:
 # --- every kind of bad cell, all or nothing, --skip-invalid -----------------------------
 
 
+@pytest.mark.usefixtures("reading")
 def test_every_bad_cell_is_named_by_row_and_column_and_nothing_is_imported(
     records, users, accounts, tmp_path
 ):
@@ -194,6 +205,7 @@ def test_every_bad_cell_is_named_by_row_and_column_and_nothing_is_imported(
     assert str(result.errors[0]).startswith("row 3, column Name: ")
 
 
+@pytest.mark.usefixtures("reading")
 def test_skip_invalid_imports_the_good_rows_and_writes_the_rejects(
     records, users, accounts, tmp_path
 ):
@@ -248,6 +260,7 @@ def test_the_header_must_fit_the_entity(records, users, tmp_path):
 # --- references, computed fields, audit --------------------------------------------------
 
 
+@pytest.mark.usefixtures("reading")
 def test_imported_deals_equal_created_ones_with_lookups_formulas_rollups_and_audit(
     records, users, accounts, tmp_path
 ):
@@ -297,6 +310,7 @@ def test_imported_deals_equal_created_ones_with_lookups_formulas_rollups_and_aud
 # --- encodings and languages, XLSX, round trips ------------------------------------------
 
 
+@pytest.mark.usefixtures("reading")
 @pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
 def test_chinese_labels_in_gb18030_or_utf8_with_bom(records, users, accounts, tmp_path, encoding):
     path = write(
@@ -315,6 +329,7 @@ def test_chinese_labels_in_gb18030_or_utf8_with_bom(records, users, accounts, tm
     assert (second["active"], second["met_on"], second["size"]) == (False, "2026-06-02", "small")
 
 
+@pytest.mark.usefixtures("reading")
 def test_xlsx_import_export_and_round_trip(records, users, accounts, tmp_path):
     admin = users["admin"]
     book = Workbook()
@@ -510,6 +525,7 @@ def test_compiled_decimal_arithmetic_is_the_evaluators_to_the_last_digit(operato
 # --- the search index ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("reading")
 def test_imported_records_are_found_by_search_and_later_ones_too(
     records, users, tmp_path, monkeypatch
 ):
@@ -548,3 +564,70 @@ def test_a_refused_import_leaves_the_search_index_and_its_upkeep_as_they_were(
     records.create(admin, APP, "account", {"name": "Orinoco Three"})
     page = records.list(admin, APP, "account", ListQuery(q="orinoco"))
     assert [item["name"] for item in page["items"]] == ["Orinoco Three"]
+
+
+# --- reading ahead in a second process ----------------------------------------------------
+
+
+def test_a_reading_error_half_way_is_reported_alike_and_nothing_is_imported(
+    records, users, tmp_path, reading, monkeypatch
+):
+    monkeypatch.setattr(importing, "BATCH_SIZE", 5)
+    rows = [f"Account {n}" for n in range(30)]
+    rows[22] = "x" * (csv.field_size_limit() + 1)  # more than the csv module reads
+    path = write(tmp_path / "accounts.csv", "Name\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CrmError) as failed:
+        import_file(records, users["admin"], APP, "account", path)
+    assert failed.value.message.startswith("accounts.csv, line 25: cannot read: field larger")
+    assert live_count(records, "account") == 0
+
+
+def test_an_import_stopped_half_way_leaves_no_process_and_no_records(
+    records, users, tmp_path, reading, monkeypatch
+):
+    monkeypatch.setattr(importing, "BATCH_SIZE", 5)
+    path = write(tmp_path / "accounts.csv", "Name\n" + "\n".join(f"A {n}" for n in range(50)))
+
+    def progress(result):
+        if result.rows >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(records, users["admin"], APP, "account", path, progress=progress)
+    assert multiprocessing.active_children() == []
+    assert live_count(records, "account") == 0
+    # The same file, let run, goes in whole.
+    assert import_file(records, users["admin"], APP, "account", path).imported == 50
+
+
+def test_big_files_are_read_ahead_by_default(records, users, tmp_path, monkeypatch):
+    seen = []
+    real = read_ahead.converted_batches
+
+    def watched(batches, convert, *, parallel):
+        seen.append(parallel)
+        return real(batches, convert, parallel=parallel)
+
+    monkeypatch.setattr(read_ahead, "converted_batches", watched)
+    monkeypatch.setattr(read_ahead, "MIN_BYTES", 100)
+    small = write(tmp_path / "small.csv", "Name\nOne\n")
+    big = write(tmp_path / "big.csv", "Name\n" + "\n".join(f"Big {n}" for n in range(20)))
+    assert import_file(records, users["admin"], APP, "account", small).imported == 1
+    assert import_file(records, users["admin"], APP, "account", big).imported == 20
+    assert import_file(records, users["admin"], APP, "account", big, read_ahead=False).imported
+    assert seen == [False, True, False]
+
+
+@pytest.mark.usefixtures("reading")
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_written(records, users, tmp_path):
+    notes = ["line one\nline two", "tab\there", "back\\slash \\N and \\.", "回车\r\n结尾\\"]
+    path = tmp_path / "accounts.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["Name", "Notes"])
+        writer.writerows([f"Account {n}", note] for n, note in enumerate(notes))
+    assert import_file(records, users["admin"], APP, "account", path).imported == len(notes)
+    stored = records.list(users["admin"], APP, "account", None)["items"]
+    assert sorted((a["name"], a["notes"]) for a in stored) == [
+        (f"Account {n}", note) for n, note in enumerate(notes)
+    ]
