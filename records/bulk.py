@@ -15,13 +15,25 @@ here checks a value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Dialect,
+    String,
+    Table,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from metamodel import search_index
@@ -384,6 +396,66 @@ def audit_rows(
             bound = times[at] = time_processor(at)
         values.append((audit_id, record_id, comment, bound, *tail))
     write_rows(conn, audit_log, names, values)
+
+
+def audit_import(
+    conn: Connection,
+    runtime: EntityRuntime,
+    actor: Actor,
+    written: list[tuple[int, int, dt.datetime]],
+    source: str,
+    ids: NewIds | None = None,
+) -> None:
+    """The "import" audit entries of records just written: (record id, line, time).
+
+    Each entry says "imported from SOURCE, row LINE". Where ids and lines run on
+    together (a batch of valid rows), the database makes a run's entries itself
+    with one INSERT ... SELECT from the records (their ``created_at`` is the
+    entry's time): sent row by row, the entries cost half as much as the records.
+    What is left (rows between rejected ones) goes as rows.
+    """
+    prefix = f"imported from {source}, row "
+    loose: list[tuple[int, str, dt.datetime]] = []
+    for first, count in _runs(written):
+        record_id, line, _ = written[first]
+        if count >= MIN_AUDIT_RUN:
+            _audit_run(conn, runtime, actor, record_id, line, count, prefix)
+        else:
+            loose += [(r, f"{prefix}{n}", t) for r, n, t in written[first : first + count]]
+    audit_rows(conn, runtime, actor, "import", loose, ids)
+
+
+# Runs shorter than this are written as rows: a statement each would cost more.
+MIN_AUDIT_RUN = 16
+
+
+def _runs(written: list[tuple[int, int, dt.datetime]]) -> Iterator[tuple[int, int]]:
+    """(start, length) of each stretch where both the id and the line go up by one."""
+    start = 0
+    for index in range(1, len(written) + 1):
+        if index == len(written) or (
+            written[index][0] != written[index - 1][0] + 1
+            or written[index][1] != written[index - 1][1] + 1
+        ):
+            yield start, index - start
+            start = index
+
+
+def _audit_run(conn, runtime, actor, first_id, first_line, count, prefix) -> None:
+    table = runtime.table
+    line = cast(table.c.id - (first_id - first_line), String)
+    made = select(
+        literal(runtime.app_name, String),
+        literal(runtime.name, String),
+        table.c.id,
+        literal("import", String),
+        literal(actor.id, BigInteger),
+        table.c.created_at,
+        literal({}, audit_log.c.changes.type),
+        literal(prefix, String) + line,
+    ).where(table.c.id.between(first_id, first_id + count - 1))
+    names = ["app", "entity", "record_id", "action", "actor_id", "at", "changes", "comment"]
+    conn.execute(insert(audit_log).from_select(names, made))
 
 
 class JsonText(str):

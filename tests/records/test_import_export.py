@@ -631,3 +631,30 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_written(records, u
     assert sorted((a["name"], a["notes"]) for a in stored) == [
         (f"Account {n}", note) for n, note in enumerate(notes)
     ]
+
+
+@pytest.mark.usefixtures("reading")
+def test_every_imported_record_has_its_own_audit_entry_naming_its_row(
+    records, users, tmp_path, monkeypatch
+):
+    from records.query import ListQuery
+
+    # Small batches, rejected rows in between: entries made by runs and one by one.
+    monkeypatch.setattr(importing, "BATCH_SIZE", 7)
+    monkeypatch.setattr(importing, "AUDIT_BLOCK", 20)
+    admin = users["admin"]
+    lines = [f"Run {n:02d},{'nope' if n in (3, 40, 41, 45) else 'A'}" for n in range(60)]
+    path = write(tmp_path / "accounts.csv", "Name,Tier\n" + "\n".join(lines) + "\n")
+    result = import_file(records, admin, APP, "account", path, skip_invalid=True)
+    assert (result.imported, result.rejected) == (56, 4)
+    accounts = records.list(admin, APP, "account", ListQuery(per_page=100))["items"]
+    assert len(accounts) == 56
+    for account in accounts:
+        (entry,) = records.history(admin, APP, "account", account["id"])
+        row = int(account["name"].removeprefix("Run ")) + 2  # the header is row 1
+        assert entry["comment"] == f"imported from accounts.csv, row {row}"
+        assert (entry["action"], entry["actor_id"], entry["changes"]) == ("import", admin.id, {})
+        assert entry["at"] == account["created_at"]
+    with records.reading() as conn:
+        (count,) = conn.exec_driver_sql("SELECT count(*) FROM crm_audit").one()
+    assert count == 56  # one entry per record, no more
