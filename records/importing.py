@@ -46,7 +46,7 @@ from . import read_ahead as reading_ahead
 from .actor import Actor
 from .computed import computing, normalised_context, rollup_value
 from .copy_text import copy_text
-from .errors import Forbidden
+from .errors import Forbidden, ValidationFailed
 from .rule_data import follow
 from .runtime import EntityRuntime
 from .serialize import SYSTEM_FIELDS
@@ -696,6 +696,8 @@ class _Row:
     cells: list[Any] | None
     values: dict[str, Any]
     errors: list[tuple[str, str]] | None = None
+    # Whether the formulas the cells decide alone are among the values (see ``convert``).
+    early: bool = False
 
     def fail(self, column: str, message: str) -> None:
         if self.errors is None:
@@ -765,6 +767,10 @@ class _Importer:
         self.lookup_cache: dict[tuple[str, int], dict[str, Any]] = {}
         # (formula, the references it reads through), as the record service computes them.
         self.formulas = computing(runtime, records.tables_for).formulas
+        self.early_formulas, self.late_formulas = self._split_formulas()
+        self.early_reads = dict.fromkeys(
+            name for formula in self.early_formulas for name in formula.reads
+        )
         self.followed: dict[tuple[Any, int], dict | None] = {}
         self.backs = sorted(
             {rollup.rollup_children()[1].name for _parent, rollup in runtime.rollups_over_me}
@@ -823,6 +829,35 @@ class _Importer:
             # All or nothing and already refused: check the rest, write nothing more.
             self.inserting = False
 
+    def _computed_errors(self, formula, failed: ValidationFailed) -> list[tuple[str, str]]:
+        """A computed value the row's values make impossible (too large to store): an
+        error of the row, in the formula field's column."""
+        column = self.headers.get(formula.name) or localise(formula.field.label)
+        return [(column, problem.message) for problem in failed.problems]
+
+    def _split_formulas(self) -> tuple[list, list]:
+        """The formulas that read only values converted from the file, which nothing
+        changes later (no reference, no default, no context, no other record):
+        computed with the cells, by the read-ahead process when there is one; and
+        the rest, (formula, paths) as ``self.formulas`` has them."""
+        decided = {name for _index, name, _header, _convert in self.steps}
+        decided -= {column.name for column in self.references}
+        decided -= {fld.name for fld in self.defaults}
+        early, late = [], []
+        for formula, paths in self.formulas:
+            reads = formula.reads
+            if (
+                not paths
+                and reads is not None
+                and not formula.context
+                and decided.issuperset(reads)
+            ):
+                early.append(formula)
+                decided.add(formula.name)
+            else:
+                late.append((formula, paths))
+        return early, late
+
     def _convert(self, line: int, cells: list[Any]) -> tuple:
         values: dict[str, Any] = {}
         errors = None
@@ -837,8 +872,21 @@ class _Importer:
                 if errors is None:
                     errors = []
                 errors.append((header, problem.message))
+        early = False
+        if errors is None and self.early_formulas:
+            # A blank cell reads as null, as the record's empty column does later.
+            data = self.early_reads | values
+            try:
+                for formula in self.early_formulas:
+                    data[formula.name] = values[formula.name] = formula(data, None, {})
+                early = True
+            except ValidationFailed as failed:
+                errors = self._computed_errors(formula, failed)
+            except Exception:  # the importer computes them again, and fails alike
+                for formula in self.early_formulas:
+                    values.pop(formula.name, None)
         # Only a rejects file needs a row's cells once it is converted.
-        return line, cells if self.rejects is not None else None, values, errors
+        return line, cells if self.rejects is not None else None, values, errors, early
 
     def _complete(self, row: _Row, defaults: dict[str, Any]) -> None:
         values = row.values
@@ -923,6 +971,7 @@ class _Importer:
         normalised = normalised_context(context)
         records = []
         width = len(base)
+        refused = []
         for index, row in enumerate(rows):
             record = base | row.values
             if len(record) != width:
@@ -935,10 +984,22 @@ class _Importer:
                 record[fld.name] = (
                     None if target is None else self.lookup_cache[(fld.name, target)].get(source)
                 )
-            for formula, paths in self.formulas:
-                data = self._follow(record, paths) if paths else record
-                record[formula.name] = formula(data, context, normalised)
+            try:
+                for formula, paths in self.late_formulas if row.early else self.formulas:
+                    data = self._follow(record, paths) if paths else record
+                    record[formula.name] = formula(data, context, normalised)
+            except ValidationFailed as failed:
+                for column, message in self._computed_errors(formula, failed):
+                    row.fail(column, message)
+                refused.append(row)
+                continue
             records.append(record)
+        if refused:
+            for row in refused:
+                self._reject(row)
+            rows = [row for row in rows if row.errors is None]
+            if not rows:
+                return
 
         prepared = bulk.prepare_rows(self.conn.dialect, self.table, records)
         if self.conn.dialect.name == "postgresql":

@@ -658,3 +658,33 @@ def test_every_imported_record_has_its_own_audit_entry_naming_its_row(
     with records.reading() as conn:
         (count,) = conn.exec_driver_sql("SELECT count(*) FROM crm_audit").one()
     assert count == 56  # one entry per record, no more
+
+
+@pytest.mark.usefixtures("reading")
+@pytest.mark.parametrize("computed", ["with the cells", "with the record"])
+def test_a_value_computed_too_large_to_store_is_an_error_of_its_row(
+    records, users, accounts, tmp_path, monkeypatch, computed
+):
+    if computed == "with the record":
+        # As a formula reading a reference or a default is: computed as the row is written.
+        monkeypatch.setattr(
+            importing._Importer, "_split_formulas", lambda self: ([], list(self.formulas))
+        )
+    admin = users["admin"]
+    path = write(tmp_path / "s.csv", "name,budget\nfits,1\nhuge,9999999999999999.99\nalso,2\n")
+    message = "is computed as 19999999999999999.98, too large to store"
+    with pytest.raises(ImportRefused) as refused:
+        import_file(records, admin, APP, "survey", path)
+    assert [str(e) for e in refused.value.result.errors] == [
+        f"row 3, column Double budget: {message}"
+    ]
+    assert live_count(records, "survey") == 0
+    result = import_file(records, admin, APP, "survey", path, skip_invalid=True)
+    assert (result.imported, result.rejected) == (2, 1)
+    assert sorted(s["double_budget"] for s in surveys(records, admin)) == ["2.00", "4.00"]
+    with open(result.rejects_path, encoding="utf-8-sig", newline="") as stream:
+        assert list(csv.reader(stream))[1] == [
+            "huge",
+            "9999999999999999.99",
+            f"Double budget: {message}",
+        ]
