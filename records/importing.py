@@ -440,15 +440,20 @@ def memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     Files repeat themselves (stages, percentages, dates, account names), and a
     conversion depends on nothing but the text and the field, so a column of
-    repeated values is checked once per distinct value.
+    repeated values is checked once per distinct value. A column that fills the
+    memo with fewer repeats than distinct texts (names, amounts) stops looking in it.
     """
     memo: dict[str, tuple[bool, Any]] = {}
+    hits = 0
+    bypass = False
 
     def run(raw: Any) -> Any:
-        if type(raw) is not str:
+        nonlocal hits
+        if bypass or type(raw) is not str:
             return convert(raw)
         known = memo.get(raw)
         if known is not None:
+            hits += 1
             ok, value = known
             if not ok:
                 raise ValueProblem(value)
@@ -456,12 +461,17 @@ def memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
         try:
             value = convert(raw)
         except ValueProblem as problem:
-            if len(memo) < MEMO_SIZE:
-                memo[raw] = (False, problem.message)
+            remember(raw, False, problem.message)
             raise
-        if len(memo) < MEMO_SIZE:
-            memo[raw] = (True, value.copy() if isinstance(value, list | dict) else value)
+        remember(raw, True, value.copy() if isinstance(value, list | dict) else value)
         return value
+
+    def remember(raw: str, ok: bool, value: Any) -> None:
+        nonlocal bypass
+        if len(memo) < MEMO_SIZE:
+            memo[raw] = (ok, value)
+            if len(memo) == MEMO_SIZE and hits < MEMO_SIZE:
+                bypass = True
 
     return run
 
@@ -864,7 +874,7 @@ class _Importer:
         width = len(cells)
         for index, name, header, convert in self.steps:
             raw = cells[index] if index < width else None
-            if raw is None or raw == "" or (type(raw) is str and not raw.strip()):
+            if raw is None or raw == "" or (type(raw) is str and raw.isspace()):
                 continue
             try:
                 values[name] = convert(raw)

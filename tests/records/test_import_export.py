@@ -688,3 +688,38 @@ def test_a_value_computed_too_large_to_store_is_an_error_of_its_row(
             "9999999999999999.99",
             f"Double budget: {message}",
         ]
+
+
+def test_a_memoised_conversion_converts_each_repeated_text_once(monkeypatch):
+    from metamodel.field_types import ValueProblem
+
+    monkeypatch.setattr(importing, "MEMO_SIZE", 4)
+    calls = []
+
+    def convert(raw):
+        calls.append(raw)
+        if raw == "bad":
+            raise ValueProblem("is bad")
+        return [raw.upper()]
+
+    repeated = importing.memoised(convert)
+    for raw in ["a", "b", "a", "a", "b", "a", "bad", "c", "a", "b", "c", "d", "e", "a"]:
+        if raw == "bad":
+            with pytest.raises(ValueProblem, match="is bad"):
+                repeated(raw)
+            continue
+        result = repeated(raw)
+        assert result == [raw.upper()]
+        result.append("changed by the caller")  # the next answer is not
+    # "a", "b", "bad", "c" filled the memo after enough repeats: "d" and "e" are new.
+    assert calls == ["a", "b", "bad", "c", "d", "e"]
+    with pytest.raises(ValueProblem, match="is bad"):
+        repeated("bad")
+    assert calls[-1] == "e"
+
+    # Texts that never repeat: once the memo is full it is no longer looked in.
+    calls.clear()
+    distinct = importing.memoised(convert)
+    texts = [f"n{n}" for n in range(10)]
+    assert [distinct(t) for t in texts + texts[:2]] == [[t.upper()] for t in texts + texts[:2]]
+    assert calls == texts + texts[:2]
