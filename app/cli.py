@@ -27,7 +27,21 @@ from .runtime import runtime
 def _create_app():
     from . import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except CrmError as error:
+        # Wrong settings stop every command: say which, without a traceback.
+        click.echo("crm: cannot start; check config.yaml and the CRM_* variables:", err=True)
+        for problem in error.problems:
+            click.echo(f"  {_setting_problem(problem)}", err=True)
+        sys.exit(1)
+
+
+def _setting_problem(problem) -> str:
+    name = problem.path.strip("/").replace("/", ".")
+    if not name or problem.message.startswith(name):
+        return problem.message
+    return f"{name}: {problem.message}"
 
 
 def refusals(command):

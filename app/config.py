@@ -16,6 +16,8 @@ import yaml
 
 from metamodel.errors import CrmError
 
+from . import settings_check
+
 DEFAULTS: dict[str, Any] = {
     "database_url": None,  # default: SQLite in the instance folder
     "instance_path": "instance",
@@ -43,6 +45,13 @@ DEFAULTS: dict[str, Any] = {
     "dashboards": {
         # Dashboard pages show snapshots; one older than this is refreshed when shown.
         "snapshot_max_age_seconds": 300,
+    },
+    "public_forms": {
+        # Submissions one address may make to public forms within the window.
+        "max_submissions": 10,
+        "window_minutes": 10,
+        # The username public submissions belong to (none: they have no owner).
+        "owner": None,
     },
 }
 
@@ -79,6 +88,7 @@ def load_settings(environ=None, overrides: dict | None = None) -> dict[str, Any]
         if not isinstance(loaded, dict):
             raise CrmError(f"{path} must hold a mapping of settings")
         _merge(settings, loaded)
+    from_environment: set[tuple[str, ...]] = set()
     for name, raw in environ.items():
         if not name.startswith("CRM_") or name == "CRM_CONFIG":
             continue
@@ -86,8 +96,15 @@ def load_settings(environ=None, overrides: dict | None = None) -> dict[str, Any]
         target = settings
         for key in keys[:-1]:
             target = target.setdefault(key, {})
-        target[keys[-1]] = yaml.safe_load(raw) if raw else raw
+            if not isinstance(target, dict):
+                raise CrmError(f"{name}: {key} is a setting of its own, not a section")
+        try:
+            target[keys[-1]] = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            target[keys[-1]] = raw  # not a YAML scalar: the text as it is
+        from_environment.add(tuple(keys))
     _merge(settings, overrides or {})
+    settings_check.check(settings, DEFAULTS, from_environment)
     instance = Path(settings["instance_path"]).resolve()
     settings["instance_path"] = str(instance)
     if not settings["database_url"]:
