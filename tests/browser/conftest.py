@@ -9,6 +9,7 @@ main pages go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -114,4 +115,7 @@ def sign_in(page: Page, base_url: str, username: str, password: str = PASSWORD) 
 
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    # Written aside, then moved: the two databases' runs go side by side (scripts/run-tests).
+    aside = SCREENSHOTS / f".{name}-{os.getpid()}.png"
+    page.screenshot(path=str(aside), full_page=True)
+    os.replace(aside, SCREENSHOTS / f"{name}.png")
