@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -362,3 +363,24 @@ def test_a_running_job_that_went_silent_is_stale(as_, engine):
         )
     job = as_["wang"].get(location).get_json()
     assert (job["status"], job["stale"]) == ("running", True)
+
+
+def test_a_big_file_is_read_ahead_by_a_process_forked_from_the_job(as_, acme, monkeypatch):
+    from records import read_ahead
+
+    # Every file counts as big, and batches are small: the job's thread forks a child
+    # that reads while the job writes, through several batches, rejects included.
+    monkeypatch.setattr(read_ahead, "MIN_BYTES", 0)
+    monkeypatch.setattr(importing, "BATCH_SIZE", 4)
+    rows = [
+        f"Person {n},Acme,p{n}@example.com,{'fax' if n % 7 == 3 else 'email'}" for n in range(30)
+    ]
+    response = upload(as_["wang"], "contact", CONTACTS + "\n".join(rows), skip_invalid="1")
+    job, _ = finish(as_["wang"], started(response))
+    assert job["status"] == "done", job
+    assert (job["rows_read"], job["rows_imported"], job["rows_rejected"]) == (30, 26, 4)
+    assert [e["path"] for e in job["errors"]] == [
+        f"/rows/{n + 2}/preferred_channel" for n in range(30) if n % 7 == 3
+    ]
+    assert total(as_["wang"], "contact") == 26
+    assert multiprocessing.active_children() == []
