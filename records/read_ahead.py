@@ -14,9 +14,9 @@ however long the file. A reading error in the child (a bad byte, a broken
 quote) is raised in the importer once the batches before it are written, as it
 would be without the child.
 
-Only where the ``fork`` start method exists, and only for files of at least
-``MIN_BYTES``: a small file is read before a child would have started. A child
-is never left behind: leaving the context ends it.
+Only on Linux (forking) and only for files of at least ``MIN_BYTES``: a small
+file is read before a child would have started. A child is never left behind:
+leaving the context ends it, and a child whose importer died ends itself.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import os
 import pickle
 import queue as queues
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,8 +70,9 @@ def _travels(error: BaseException) -> bool:
 
 
 def worth_it(path: str | Path) -> bool:
-    """Whether a file is big enough, and this platform able, to read ahead."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    """Whether a file is big enough, and this platform able, to read ahead (Linux:
+    elsewhere forking a process with threads is not safe, or not possible)."""
+    if not sys.platform.startswith("linux"):
         return False
     try:
         return os.path.getsize(path) >= MIN_BYTES
@@ -89,7 +91,10 @@ def converted_batches(
     context = multiprocessing.get_context("fork")
     channel = context.Queue(QUEUE_BATCHES)
     child = context.Process(
-        target=_convert_all, args=(batches, convert, channel), name="crm-import-read", daemon=True
+        target=_convert_all,
+        args=(batches, convert, channel, os.getpid()),
+        name="crm-import-read",
+        daemon=True,
     )
     child.start()
     try:
@@ -105,14 +110,28 @@ def converted_batches(
         channel.join_thread()
 
 
-def _convert_all(batches: Iterator[Batch], convert: Callable[[Batch], Any], channel) -> None:
+def _convert_all(
+    batches: Iterator[Batch], convert: Callable[[Batch], Any], channel, parent: int
+) -> None:
     _own_signals()
     try:
         for batch in batches:
-            channel.put(convert(batch))
-        channel.put(_End())
+            _put(channel, convert(batch), parent)
+        _put(channel, _End(), parent)
     except BaseException as error:
-        channel.put(_Failed(error))
+        _put(channel, _Failed(error), parent)
+
+
+def _put(channel, item: Any, parent: int) -> None:
+    """Put, waiting for room while the importer lives: if it died (killed, say),
+    nobody will make room, and this process ends rather than wait for ever."""
+    while True:
+        try:
+            channel.put(item, timeout=POLL_SECONDS)
+            return
+        except queues.Full:
+            if os.getppid() != parent:
+                os._exit(1)
 
 
 def _own_signals() -> None:

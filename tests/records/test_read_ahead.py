@@ -5,6 +5,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -92,7 +96,7 @@ def test_leaving_early_ends_the_child():
     assert multiprocessing.active_children() == []
 
 
-def test_only_files_big_enough_are_read_ahead(tmp_path, monkeypatch):
+def test_only_files_big_enough_are_read_ahead_on_linux(tmp_path, monkeypatch):
     monkeypatch.setattr(read_ahead, "MIN_BYTES", 10)
     small, big = tmp_path / "small.csv", tmp_path / "big.csv"
     small.write_text("name\n")
@@ -100,6 +104,8 @@ def test_only_files_big_enough_are_read_ahead(tmp_path, monkeypatch):
     assert not read_ahead.worth_it(small)
     assert read_ahead.worth_it(big)
     assert not read_ahead.worth_it(tmp_path / "gone.csv")
+    monkeypatch.setattr(read_ahead.sys, "platform", "darwin")
+    assert not read_ahead.worth_it(big)
 
 
 def test_the_child_ends_on_sigterm_though_the_parent_keeps_running_on_it():
@@ -111,3 +117,28 @@ def test_the_child_ends_on_sigterm_though_the_parent_keeps_running_on_it():
             assert list(batches) == [[signal.SIG_DFL]]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+ORPHANED = """
+import os, sys
+from records import read_ahead
+read_ahead.POLL_SECONDS = 0.05
+endless = ([(n, [str(n)])] for n in iter(int, 1))
+with read_ahead.converted_batches(endless, lambda batch: batch, parallel=True) as batches:
+    next(batches)
+    (child,) = read_ahead.multiprocessing.active_children()
+    print(child.pid, flush=True)
+    os.kill(os.getpid(), 9)  # the importer dies without leaving the context
+"""
+
+
+def test_a_child_whose_importer_died_ends_itself():
+    importer = subprocess.run(
+        [sys.executable, "-c", ORPHANED], capture_output=True, text=True, timeout=60
+    )
+    assert importer.returncode == -signal.SIGKILL, importer.stderr
+    child = int(importer.stdout)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists()
