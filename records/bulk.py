@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
@@ -34,7 +35,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from metamodel import search_index
 from metamodel.model import FieldModel
@@ -216,11 +217,23 @@ def copy_statement(conn: Connection, table: Table, names: list[str]) -> str:
     return f"COPY {table_name} ({', '.join(quote(name) for name in names)}) FROM STDIN"
 
 
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """The driver's errors, raised as ``conn.execute`` would raise them: SQLAlchemy's
+    (an IntegrityError is one), for the rows written past SQLAlchemy here."""
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as error:
+        raise DBAPIError.instance(statement, None, error, base, dialect=conn.dialect) from error
+
+
 def write_copy_text(conn: Connection, table: Table, names: list[str], data: bytes) -> None:
     """PostgreSQL (psycopg): rows already in COPY text format (see ``copy_text.py``)."""
+    statement = copy_statement(conn, table, names)
     cursor = conn.connection.driver_connection.cursor()
     try:
-        with cursor.copy(copy_statement(conn, table, names)) as copy:
+        with driver_errors(conn, statement), cursor.copy(statement) as copy:
             copy.write(data)
     finally:
         cursor.close()
@@ -237,18 +250,21 @@ def write_rows(conn: Connection, table: Table, names: list[str], values: list) -
         if data is not None:
             write_copy_text(conn, table, names, data)
             return True
+        statement = copy_statement(conn, table, names)
         cursor = conn.connection.driver_connection.cursor()
         try:
-            with cursor.copy(copy_statement(conn, table, names)) as copy:
+            with driver_errors(conn, statement), cursor.copy(statement) as copy:
                 for item in values:
                     copy.write_row(item)
         finally:
             cursor.close()
     elif dialect.name == "sqlite":
         marks = ", ".join("?" for _ in names)
+        statement = f"INSERT INTO {table_name} ({columns}) VALUES ({marks})"
         cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.executemany(f"INSERT INTO {table_name} ({columns}) VALUES ({marks})", values)
+            with driver_errors(conn, statement):
+                cursor.executemany(statement, values)
         finally:
             cursor.close()
     else:

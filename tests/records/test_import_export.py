@@ -723,3 +723,38 @@ def test_a_memoised_conversion_converts_each_repeated_text_once(monkeypatch):
     texts = [f"n{n}" for n in range(10)]
     assert [distinct(t) for t in texts + texts[:2]] == [[t.upper()] for t in texts + texts[:2]]
     assert calls == texts + texts[:2]
+
+
+@pytest.mark.usefixtures("reading")
+def test_a_unique_value_taken_after_the_check_rejects_only_its_row(
+    records, users, accounts, tmp_path, monkeypatch
+):
+    from sqlalchemy import insert
+
+    # Between the batch's unique check and its write, a record takes alpha's e-mail.
+    checked = importing._Importer._check_unique
+
+    def then_taken(self, rows):
+        checked(self, rows)
+        now = records.clock()
+        self.db().execute(
+            insert(self.table).values(
+                name="Meanwhile",
+                email="alpha@example.com",
+                created_at=now,
+                updated_at=now,
+                version=1,
+            )
+        )
+
+    monkeypatch.setattr(importing._Importer, "_check_unique", then_taken)
+    path = write(
+        tmp_path / "s.csv",
+        "name,email\nAlpha,alpha@example.com\nBeta,beta@example.com\nGamma,\n",
+    )
+    result = import_file(records, users["admin"], APP, "survey", path, skip_invalid=True)
+    assert (result.imported, result.rejected) == (2, 1)
+    (error,) = result.errors
+    assert error.row == 2 and "conflicts with a record saved meanwhile" in error.message
+    names = sorted(s["name"] for s in surveys(records, users["admin"]))
+    assert names == ["Beta", "Gamma", "Meanwhile"]
