@@ -98,17 +98,15 @@ class NewIds:
         if conn.dialect.name != "postgresql":
             last = conn.execute(select(func.max(self.table.c.id))).scalar() or 0
             return list(range(last + 1, last + 1 + count))
-        if len(self.reserve) < count:
-            if self.sequence is None:
-                query = select(func.pg_get_serial_sequence(self.table.name, "id"))
-                self.sequence = conn.execute(query).scalar_one()
-            wanted = max(self.block, count - len(self.reserve))
-            taken = conn.exec_driver_sql(
-                "SELECT array_agg(nextval(%(sequence)s::regclass))"
-                " FROM generate_series(1, %(count)s)",
-                {"sequence": self.sequence, "count": wanted},
-            ).scalar_one()
-            self.reserve += sorted(taken)
+        if self.sequence is None:
+            query = select(func.pg_get_serial_sequence(self.table.name, "id"))
+            self.sequence = conn.execute(query).scalar_one()
+        wanted = max(self.block, count - len(self.reserve))
+        taken = conn.exec_driver_sql(
+            "SELECT array_agg(nextval(%(sequence)s::regclass)) FROM generate_series(1, %(count)s)",
+            {"sequence": self.sequence, "count": wanted},
+        ).scalar_one()
+        self.reserve += sorted(taken)
         taken, self.reserve = self.reserve[:count], self.reserve[count:]
         return taken
 

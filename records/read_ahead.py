@@ -39,7 +39,8 @@ from metamodel.errors import CrmError
 MIN_BYTES = 1 << 20
 # Converted batches waiting for the importer, at most.
 QUEUE_BATCHES = 4
-# How often the importer, waiting for a batch, checks that the child still runs.
+# How often a side kept waiting checks that the other still runs: the importer waiting
+# for a batch, the child waiting for room in the queue.
 POLL_SECONDS = 1.0
 # How long a child asked to stop may take before it is killed.
 STOP_SECONDS = 5.0
