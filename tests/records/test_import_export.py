@@ -22,11 +22,12 @@ from openpyxl import Workbook, load_workbook
 from app.cli import main
 from metamodel.errors import CrmError
 from metamodel.jsonlogic import RuleError, evaluate, rule_data
+from records import bulk, importing, read_ahead
 from records import compiled as rules
-from records import importing, read_ahead
 from records.errors import Forbidden
 from records.exporting import export_file
 from records.importing import ImportRefused, import_file
+from records.query import ListQuery
 
 from .conftest import APP, EXAMPLE
 
@@ -529,9 +530,6 @@ def test_compiled_decimal_arithmetic_is_the_evaluators_to_the_last_digit(operato
 def test_imported_records_are_found_by_search_and_later_ones_too(
     records, users, tmp_path, monkeypatch
 ):
-    from records import bulk, importing
-    from records.query import ListQuery
-
     # Small batches and ranges: the search index is filled over several ranges.
     monkeypatch.setattr(importing, "BATCH_SIZE", 7)
     monkeypatch.setattr(bulk, "FTS_RANGE", 10)
@@ -555,8 +553,6 @@ def test_imported_records_are_found_by_search_and_later_ones_too(
 def test_a_refused_import_leaves_the_search_index_and_its_upkeep_as_they_were(
     records, users, tmp_path
 ):
-    from records.query import ListQuery
-
     admin = users["admin"]
     path = write(tmp_path / "accounts.csv", "Name,Tier\nOrinoco One,A\nOrinoco Two,nope\n")
     with pytest.raises(ImportRefused):
@@ -637,8 +633,6 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_written(records, u
 def test_every_imported_record_has_its_own_audit_entry_naming_its_row(
     records, users, tmp_path, monkeypatch
 ):
-    from records.query import ListQuery
-
     # Small batches, rejected rows in between: entries made by runs and one by one.
     monkeypatch.setattr(importing, "BATCH_SIZE", 7)
     monkeypatch.setattr(importing, "AUDIT_BLOCK", 20)
