@@ -16,6 +16,7 @@ from metamodel.errors import CrmError
 
 from .api import PREFIX
 from .api import errors as api_errors
+from .i18n import reason
 
 log = logging.getLogger(__name__)
 
@@ -42,4 +43,4 @@ def init_app(app: Flask) -> None:
     def _crm_error(error: CrmError):
         if _is_api():
             return api_errors.crm_error(error)
-        return error_page(api_errors.status_of(error), str(error))
+        return error_page(api_errors.status_of(error), reason(error))

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale, gettext
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from metamodel.errors import CrmError
 from metamodel.messages import Message
 from metamodel.text import localise
 
 babel = Babel()
 
 NAMES = {"en": "English", "zh": "中文"}
+# Between the problems of one refusal, as each language punctuates.
+PROBLEM_SEPARATOR = {"zh": "；"}
 
 
 def languages() -> list[str]:
@@ -46,26 +48,24 @@ def text(value) -> str:
     return localise(value, language())
 
 
-# The record service's own refusals are plain English; these are the ones a form shows.
-SERVICE_MESSAGES = {
-    "is required": _l("is required"),
-    "you may not change this field": _l("you may not change this field"),
-    "is computed or read-only and cannot be set": _l("is computed or read-only and cannot be set"),
-}
-
-
 def translated(message: str) -> str:
-    """A message of the core packages (a field's, a form's) in the request's language.
+    """A message of the core packages (a field's, a form's, a refusal) in the request's language.
 
     A :class:`~metamodel.messages.Message` has its template looked up in the
-    catalogue and its values filled in again; any other text is shown as it is,
-    bar the few the record service says in plain English. The HTTP API does not
-    come through here: machine clients get the English.
+    catalogue, its values filled in again and, in another language than
+    English, the metadata labels among them shown in that language (an English
+    page says what the API says). Any other text is shown as it is. The HTTP
+    API does not come through here: machine clients get the English.
     """
     if isinstance(message, Message):
-        return message.translated(gettext)
-    known = SERVICE_MESSAGES.get(message)
-    return str(known) if known is not None else message
+        return message.translated(gettext, None if language() == "en" else text)
+    return message
+
+
+def reason(error: CrmError) -> str:
+    """What went wrong, in words and the user's language (the pointers are for API clients)."""
+    said = [translated(problem.message) for problem in error.problems if problem.message]
+    return PROBLEM_SEPARATOR.get(language(), "; ").join(said) if said else translated(error.message)
 
 
 def init_app(app: Flask) -> None:

@@ -10,12 +10,21 @@ fill in the same values. The core has no catalogue and imports nothing of Flask.
 passed first to ``Message(...)`` or ``ValueProblem(...)`` in the core.
 A template with values uses ``str.format`` placeholders (``'{value}' is not a
 number``; a literal brace is doubled); one without values is the text as written.
+
+A value that comes from the metadata (an entity's, a state's or a transition's
+label) is a :class:`Label`: its English in the English text, its own language
+at an edge that localises it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from .text import localise
+
+# How a list of labels is written in a language other than English's ", ".
+LIST_SEPARATOR = {"zh": "、"}
 
 
 class Message(str):
@@ -30,9 +39,12 @@ class Message(str):
         message.params = params
         return message
 
-    def translated(self, translate: Callable[[str], str]) -> str:
+    def translated(
+        self, translate: Callable[[str], str], localise_text: Callable[[Any], str] | None = None
+    ) -> str:
         """The message with ``translate`` applied to its template and to the messages
-        among its values (a label's prefix around a field's message, say).
+        among its values (a label's prefix around a field's message, say), and
+        ``localise_text`` to the labels among them.
 
         A translation that names a placeholder the message lacks gives the English
         instead: a bad catalogue entry must not break a page.
@@ -41,10 +53,49 @@ class Message(str):
         if not self.params:
             return template
         params = {
-            key: value.translated(translate) if isinstance(value, Message) else value
-            for key, value in self.params.items()
+            key: _translated(value, translate, localise_text) for key, value in self.params.items()
         }
         try:
             return template.format(**params)
         except (KeyError, IndexError, ValueError):
             return str(self)
+
+
+class Label(str):
+    """A metadata Text inside a message: its English (or ``english``) as a string,
+    the Text kept for an edge that shows it in the user's language."""
+
+    text: Any
+
+    def __new__(cls, text: Any, english: str | None = None) -> Label:
+        label = super().__new__(cls, localise(text) if english is None else english)
+        label.text = text
+        return label
+
+
+def joined(labels: list[Label]) -> Label:
+    """Several labels as one, listed in each of their languages; a label with no
+    text in a language is shown there as in English."""
+    english = ", ".join(labels)
+    languages = {code for label in labels if isinstance(label.text, dict) for code in label.text}
+    if not languages:
+        return Label(english, english)
+    return Label(
+        {
+            code: LIST_SEPARATOR.get(code, ", ").join(
+                localise(label.text, code) or str(label) for label in labels
+            )
+            for code in languages | {"en"}
+        },
+        english,
+    )
+
+
+def _translated(
+    value: Any, translate: Callable[[str], str], localise_text: Callable[[Any], str] | None
+) -> Any:
+    if isinstance(value, Message):
+        return value.translated(translate, localise_text)
+    if isinstance(value, Label) and localise_text is not None:
+        return localise_text(value.text) or str(value)
+    return value

@@ -17,6 +17,7 @@ from sqlalchemy.types import TypeEngine
 from . import field_types
 from .errors import CrmError
 from .identifiers import link_table_name, table_name
+from .messages import Label
 from .text import humanise
 
 ExternalApps = Callable[[str], "AppModel | None"]
@@ -158,6 +159,11 @@ class EntityModel:
     @property
     def plural_label(self):
         return self.doc.get("plural_label") or self.label
+
+    @property
+    def named(self) -> Label:
+        """The entity in a message: its name in English, its label in the user's language."""
+        return Label(self.label, self.name)
 
     @property
     def is_child(self) -> bool:

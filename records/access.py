@@ -12,12 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from metamodel.jsonlogic import RuleError, evaluate, truthy
+from metamodel.messages import Message
 from metamodel.model import EntityModel, FieldModel
 
 from .actor import Actor
 from .errors import Forbidden
 
 VERBS = ("read", "create", "update", "delete", "export", "import")
+# A refusal names its verb in words the edge translates.
+VERB_WORDS = {
+    "read": Message("read"),
+    "create": Message("create"),
+    "update": Message("update"),
+    "delete": Message("delete"),
+    "export": Message("export"),
+    "import": Message("import"),
+}
 
 
 def permissions_of(entity: EntityModel) -> dict[str, list[str]]:
@@ -95,8 +105,17 @@ def require(
     data_for=None,
 ) -> None:
     if not may(actor, entity, verb, record, context, data_for):
-        label = entity.name if record is None else f"{entity.name} {record.get('id')}"
-        raise Forbidden(f"you may not {verb} {label}")
+        word = VERB_WORDS.get(verb, verb)
+        if record is None:
+            raise Forbidden(Message("you may not {verb} {entity}", verb=word, entity=entity.named))
+        raise Forbidden(
+            Message(
+                "you may not {verb} {entity} {id}",
+                verb=word,
+                entity=entity.named,
+                id=record.get("id"),
+            )
+        )
 
 
 def _holds(rule, record: dict, context: dict | None) -> bool:

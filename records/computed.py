@@ -35,6 +35,7 @@ from metamodel.jsonlogic import RuleError, evaluate, truthy, variables
 from metamodel.jsonlogic import rule_data as plain_rule_data
 from metamodel.jsonlogic.data import normalise
 from metamodel.jsonlogic.sql import compile_filter, followed_references
+from metamodel.messages import Message
 from metamodel.model import EntityModel, FieldModel
 
 from .compiled import compile_rule, defined, rule_reads
@@ -579,7 +580,12 @@ def fitter(fld: FieldModel) -> Callable[[Any], Any]:
                 return None
             if abs(number) >= limit:
                 raise ValidationFailed(
-                    [Problem(path, f"is computed as {number}, too large to store")]
+                    [
+                        Problem(
+                            path,
+                            Message("is computed as {number}, too large to store", number=number),
+                        )
+                    ]
                 )
             rounded = number.quantize(quantum, rounding=ROUND_HALF_UP)
             return int(rounded) if integer else rounded

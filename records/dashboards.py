@@ -59,6 +59,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from metamodel.errors import NotFound
+from metamodel.messages import Label, Message
 from metamodel.model import AppModel, EntityModel
 from metamodel.text import localise
 
@@ -114,11 +115,17 @@ def find_dashboard(model: AppModel, actor: Actor, name: str) -> tuple[int, dict]
         None,
     )
     if found is None:
-        raise NotFound(f"app '{model.name}' has no dashboard '{name}'")
+        raise NotFound(Message("app '{app}' has no dashboard '{name}'", app=model.name, name=name))
     index, dashboard = found
     if not may_see(actor, dashboard):
         roles = ", ".join(dashboard.get("roles") or ["admin"])
-        raise Forbidden(f"the dashboard '{name}' is for these roles: {roles}")
+        raise Forbidden(
+            Message(
+                "the dashboard '{name}' is for these roles: {roles}",
+                name=Label(dashboard.get("label") or name, name),
+                roles=roles,
+            )
+        )
     return index, dashboard
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from metamodel.errors import CrmError, NotFound, Problem
+from metamodel.messages import Message
 
 __all__ = ["Forbidden", "NotFound", "RecordConflict", "StaleVersion", "ValidationFailed"]
 
@@ -35,8 +36,11 @@ class StaleVersion(CrmError):
 
     def __init__(self, current_version: int, current: dict | None = None):
         super().__init__(
-            f"the record was changed by someone else (it is now at version {current_version}); "
-            "reload it and apply your change again",
+            Message(
+                "the record was changed by someone else (it is now at version {version}); "
+                "reload it and apply your change again",
+                version=current_version,
+            ),
             path="/version",
         )
         self.current_version = current_version

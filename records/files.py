@@ -20,6 +20,7 @@ from typing import BinaryIO
 from sqlalchemy import Connection, insert, select, update
 
 from metamodel.errors import NotFound, Problem
+from metamodel.messages import Message
 from metamodel.model import FieldModel
 from metamodel.sqltypes import UTC
 from metamodel.system_tables import files
@@ -69,7 +70,17 @@ def save_upload(
     if not accepts(fld, mime, display):
         allowed = ", ".join(fld.doc.get("accept", ["image/png"]))
         raise ValidationFailed(
-            [Problem(pointer, f"'{display}' is {mime}; this field takes {allowed}")]
+            [
+                Problem(
+                    pointer,
+                    Message(
+                        "'{file}' is {mime}; this field takes {allowed}",
+                        file=display,
+                        mime=mime,
+                        allowed=allowed,
+                    ),
+                )
+            ]
         )
     limit = int(float(fld.doc.get("max_size_mb", DEFAULT_MAX_MB)) * 1024 * 1024)
     today = dt.datetime.now(UTC)
@@ -85,7 +96,12 @@ def save_upload(
                     raise ValidationFailed(
                         [
                             Problem(
-                                pointer, f"'{display}' is larger than {limit // (1024 * 1024)} MB"
+                                pointer,
+                                Message(
+                                    "'{file}' is larger than {limit} MB",
+                                    file=display,
+                                    limit=limit // (1024 * 1024),
+                                ),
                             )
                         ]
                     )
@@ -127,10 +143,12 @@ def claim(
     for item in value:
         file_id = item.get("id") if isinstance(item, dict) else item
         if not isinstance(file_id, int) or isinstance(file_id, bool):
-            raise ValidationFailed([Problem(pointer, "name files by the id their upload returned")])
+            raise ValidationFailed(
+                [Problem(pointer, Message("name files by the id their upload returned"))]
+            )
         wanted.append(file_id)
     if not fld.doc.get("multiple") and len(wanted) > 1 and fld.type_name == "file":
-        raise ValidationFailed([Problem(pointer, "this field holds one file")])
+        raise ValidationFailed([Problem(pointer, Message("this field holds one file"))])
     rows = {row.id: row for row in conn.execute(select(files).where(files.c.id.in_(wanted)))}
     descriptors = []
     for file_id in wanted:
@@ -145,7 +163,14 @@ def claim(
             or (row.app, row.entity, row.field) != (fld.entity.app.name, fld.entity.name, fld.name)
         ):
             raise ValidationFailed(
-                [Problem(pointer, f"there is no file {file_id} uploaded for this field")]
+                [
+                    Problem(
+                        pointer,
+                        Message(
+                            "there is no file {file_id} uploaded for this field", file_id=file_id
+                        ),
+                    )
+                ]
             )
         descriptors.append({"id": row.id, "name": row.name, "mime": row.mime, "size": row.size})
     return descriptors
@@ -163,6 +188,6 @@ def find(
     """A stored file and the (app, entity, record id) it belongs to."""
     row = conn.execute(select(files).where(files.c.id == file_id)).first()
     if row is None:
-        raise NotFound(f"there is no file {file_id}")
+        raise NotFound(Message("there is no file {file_id}", file_id=file_id))
     stored = StoredFile(row.id, row.name, row.mime, row.size, root / row.path)
     return stored, (row.app, row.entity, row.record_id)

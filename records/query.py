@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 
 from metamodel.errors import Problem
 from metamodel.jsonlogic import RuleError, variables
+from metamodel.messages import Message
 from metamodel.model import EntityModel, FieldModel
 from metamodel.search_index import (
     MIN_INDEXED_CHARS,
@@ -66,7 +67,7 @@ def visible(actor: Actor, runtime: EntityRuntime, tables_for, context: dict) -> 
     table = runtime.table
     extent = access.grant(actor, runtime.entity, "read")
     if extent is None:
-        raise Forbidden(f"you may not read {runtime.name} records")
+        raise Forbidden(Message("you may not read {entity} records", entity=runtime.entity.named))
     query = select(table).where(table.c.deleted_at.is_(None))
     if extent == "own":
         query = query.where(table.c.owner == actor.id)
@@ -87,7 +88,9 @@ def check_readable(actor: Actor, entity: EntityModel, query: ListQuery) -> None:
     used = {name.split(".")[0] for name, _ in variables(query.filter)} if query.filter else set()
     for path, names in (("/filter", used), ("/sort", _sort_names(query.sort))):
         for name in sorted(names & hidden):
-            raise ValidationFailed([Problem(path, f"you may not read '{name}'")])
+            raise ValidationFailed(
+                [Problem(path, Message("you may not read '{field}'", field=name))]
+            )
 
 
 def _sort_names(sort: str | None) -> set[str]:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, 
 from metamodel import field_types
 from metamodel.db import IMMEDIATE
 from metamodel.errors import NotFound, Problem
+from metamodel.messages import Label, Message
 from metamodel.model import EntityModel, FieldModel
 from metamodel.registry import Registry
 from metamodel.sqltypes import UTC
@@ -111,7 +112,7 @@ class Records:
         if runtime is not None:
             return runtime
         if entity not in published.model.entities:
-            raise NotFound(f"app '{app}' has no entity '{entity}'")
+            raise NotFound(Message("app '{app}' has no entity '{entity}'", app=app, entity=entity))
         runtime = build_runtime(published, entity, lambda child: self.runtime(app, child, conn))
         attach_schema(
             runtime, {name: self._rows_validator(child) for name, child in runtime.children.items()}
@@ -269,7 +270,12 @@ class Records:
         with self.reading(fresh=fresh) as conn:
             runtime = self.runtime(app, entity, conn)
             if runtime.entity.is_child:
-                raise NotFound(f"rows of {entity} are read with their parent record")
+                raise NotFound(
+                    Message(
+                        "rows of {entity} are read with their parent record",
+                        entity=runtime.entity.named,
+                    )
+                )
             context = self.context(actor)
             pages = []
             for query, (offset, limit) in zip(queries, bounds, strict=True):
@@ -317,12 +323,22 @@ class Records:
             runtime = self.runtime(app, entity, conn)
             fld = runtime.entity.fields.get(field)
             if fld is None or fld.type_name not in FILE_TYPES:
-                raise NotFound(f"{entity} has no file field '{field}'")
+                raise NotFound(
+                    Message(
+                        "{entity} has no file field '{field}'",
+                        entity=runtime.entity.named,
+                        field=field,
+                    )
+                )
             if not (
                 access.may(actor, runtime.entity, "create")
                 or access.may(actor, runtime.entity, "update")
             ):
-                raise Forbidden(f"you may not add files to {entity} records")
+                raise Forbidden(
+                    Message(
+                        "you may not add files to {entity} records", entity=runtime.entity.named
+                    )
+                )
             return stored_files.save_upload(
                 conn, self.files_root, fld, actor, stream, name, mime
             ).descriptor()
@@ -336,7 +352,7 @@ class Records:
                     select(files_table.c.created_by).where(files_table.c.id == file_id)
                 ).scalar()
                 if uploader != actor.id and not actor.is_admin:
-                    raise NotFound(f"there is no file {file_id}")
+                    raise NotFound(Message("there is no file {file_id}", file_id=file_id))
                 return stored
             runtime = self.runtime(app, entity, conn)
             record = self._load(conn, runtime, record_id, deleted=None)
@@ -345,7 +361,7 @@ class Records:
                 return rule_data(conn, runtime.entity, record, rule, self.tables_for)
 
             if not access.may(actor, runtime.entity, "read", record, self.context(actor), data_for):
-                raise NotFound(f"there is no file {file_id}")
+                raise NotFound(Message("there is no file {file_id}", file_id=file_id))
             return stored
 
     def timeline(
@@ -397,19 +413,39 @@ class Records:
             or isinstance(record_id, bool)
             or not 0 < record_id < 2**63
         ):
-            raise NotFound(f"there is no {runtime.name} with id {record_id!r}")
+            raise NotFound(
+                Message(
+                    "there is no {entity} with id {id}",
+                    entity=runtime.entity.named,
+                    id=repr(record_id),
+                )
+            )
         prepared = statements(runtime)
         query = (
             prepared.load_locked if lock and conn.dialect.name == "postgresql" else prepared.load
         )
         row = conn.execute(query, {ID: record_id}).first()
         if row is None:
-            raise NotFound(f"there is no {runtime.name} with id {record_id}")
+            raise NotFound(
+                Message(
+                    "there is no {entity} with id {id}", entity=runtime.entity.named, id=record_id
+                )
+            )
         record = dict(row._mapping)
         if deleted is False and record["deleted_at"] is not None:
-            raise NotFound(f"{runtime.name} {record_id} is in the recycle bin")
+            raise NotFound(
+                Message(
+                    "{entity} {id} is in the recycle bin", entity=runtime.entity.named, id=record_id
+                )
+            )
         if deleted is True and record["deleted_at"] is None:
-            raise RecordConflict(f"{runtime.name} {record_id} is not in the recycle bin")
+            raise RecordConflict(
+                Message(
+                    "{entity} {id} is not in the recycle bin",
+                    entity=runtime.entity.named,
+                    id=record_id,
+                )
+            )
         return record
 
     def _children(
@@ -518,7 +554,9 @@ class Records:
         prefix: str,
     ) -> dict:
         if not isinstance(data, dict):
-            raise ValidationFailed([Problem(prefix or "", "must be an object of field values")])
+            raise ValidationFailed(
+                [Problem(prefix or "", Message("must be an object of field values"))]
+            )
         problems: list[Problem] = []
         given = {k: v for k, v in data.items() if k not in IGNORED_INPUT}
         owner = given.pop("owner", None)
@@ -527,7 +565,9 @@ class Records:
         handed_over = owner is not None and owner != (current or {}).get("owner", actor.id)
         if handed_over and not actor.is_admin:
             problems.append(
-                Problem(f"{prefix}/owner", "only an admin may hand a record to another owner")
+                Problem(
+                    f"{prefix}/owner", Message("only an admin may hand a record to another owner")
+                )
             )
         writable = {f.name for f in runtime.writable}
         for name in list(given):
@@ -536,7 +576,7 @@ class Records:
                 if fld is not None and not access.writable(actor, fld):
                     if current is None or given[name] != as_json({name: current.get(name)})[name]:
                         problems.append(
-                            Problem(f"{prefix}/{name}", "you may not change this field")
+                            Problem(f"{prefix}/{name}", Message("you may not change this field"))
                         )
                     given.pop(name)
                 continue
@@ -545,7 +585,9 @@ class Records:
             )
             if not unchanged and not blank(given[name]):
                 problems.append(
-                    Problem(f"{prefix}/{name}", "is computed or read-only and cannot be set")
+                    Problem(
+                        f"{prefix}/{name}", Message("is computed or read-only and cannot be set")
+                    )
                 )
             given.pop(name)
         try:
@@ -585,7 +627,7 @@ class Records:
                 and fld.name not in given_values
                 and blank(merged.get(fld.name))
             ):
-                problems.append(Problem(f"{prefix}/{fld.name}", "is required"))
+                problems.append(Problem(f"{prefix}/{fld.name}", Message("is required")))
         if not problems:
             problems += self._check_references(conn, runtime, values, prefix)
             problems += self._unique_problems(
@@ -608,7 +650,9 @@ class Records:
             problems.append(Problem(f"{prefix}/owner", problem.message))
             return None
         if not Records._user_exists(conn, owner):
-            problems.append(Problem(f"{prefix}/owner", f"there is no user with id {owner}"))
+            problems.append(
+                Problem(f"{prefix}/owner", Message("there is no user with id {id}", id=owner))
+            )
             return None
         return owner
 
@@ -645,10 +689,17 @@ class Records:
                 )
                 for missing in [v for v in wanted if v not in found]:
                     problems.append(
-                        Problem(f"{prefix}/{name}", f"there is no {target.name} with id {missing}")
+                        Problem(
+                            f"{prefix}/{name}",
+                            Message(
+                                "there is no {entity} with id {id}", entity=target.named, id=missing
+                            ),
+                        )
                     )
             elif fld.type_name == "user" and not self._user_exists(conn, value):
-                problems.append(Problem(f"{prefix}/{name}", f"there is no user with id {value}"))
+                problems.append(
+                    Problem(f"{prefix}/{name}", Message("there is no user with id {id}", id=value))
+                )
         return problems
 
     def _unique_problems(self, conn, runtime, merged, record_id, prefix, changed) -> list[Problem]:
@@ -670,7 +721,12 @@ class Records:
                 problems.append(
                     Problem(
                         f"{prefix}/{fld.name}",
-                        f"{value!r} is already used by {runtime.name} {other}",
+                        Message(
+                            "{value} is already used by {entity} {id}",
+                            value=repr(value),
+                            entity=runtime.entity.named,
+                            id=other,
+                        ),
                     )
                 )
         return problems
@@ -688,7 +744,12 @@ class Records:
     ) -> int:
         access.require(actor, runtime.entity, "create")
         if runtime.entity.is_child:
-            raise Forbidden(f"rows of {runtime.name} are created with their parent record")
+            raise Forbidden(
+                Message(
+                    "rows of {entity} are created with their parent record",
+                    entity=runtime.entity.named,
+                )
+            )
         values = self._validated(conn, actor, runtime, data, None, prefix)
         now = self.clock()
         context = self.context(actor)
@@ -896,8 +957,15 @@ class Records:
             if rule == "restrict":
                 listed = ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else "")
                 raise RecordConflict(
-                    f"{len(ids)} {other.name} record(s) refer to this {runtime.name} through "
-                    f"'{reference.name}' (ids {listed}); delete them or point them elsewhere first"
+                    Message(
+                        "{count} {other} record(s) refer to this {entity} through '{field}' "
+                        "(ids {ids}); delete them or point them elsewhere first",
+                        count=len(ids),
+                        other=other.named,
+                        entity=runtime.entity.named,
+                        field=Label(reference.label, reference.name),
+                        ids=listed,
+                    )
                 )
             for other_id in ids:
                 why = f"{runtime.name} {record_id} was deleted"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from metamodel.errors import NotFound, Problem
+from metamodel.messages import Message
 from records.errors import Forbidden, RecordConflict, ValidationFailed
 
 from . import tasks
@@ -28,16 +29,25 @@ ACTIONS = ("approve", "reject", "send_back", "transfer", "add_approver", "commen
 def act(call: Call, task_id: int, action: str, payload: dict | None) -> Case:
     if action not in ACTIONS:
         raise ValidationFailed(
-            [Problem("/action", f"unknown action '{action}'; use one of {', '.join(ACTIONS)}")]
+            [
+                Problem(
+                    "/action",
+                    Message(
+                        "unknown action '{action}'; use one of {actions}",
+                        action=action,
+                        actions=", ".join(ACTIONS),
+                    ),
+                )
+            ]
         )
     payload = payload or {}
     if not isinstance(payload, dict):
-        raise ValidationFailed([Problem("", "the payload must be an object")])
+        raise ValidationFailed([Problem("", Message("the payload must be an object"))])
     case = locked(call, task_id=task_id)
     # Read after the lock, with the approval's other tasks: as it is now, not as it was.
     task = next((t for t in case.all_tasks if t["id"] == task_id), None)
     if task is None:
-        raise NotFound(f"there is no approval task {task_id}")
+        raise NotFound(Message("there is no approval task {task_id}", task_id=task_id))
     _check_may_act(call, case, task)
     comment = _text(payload.get("comment"), "/comment")
     before = case.state
@@ -57,7 +67,7 @@ def act(call: Call, task_id: int, action: str, payload: dict | None) -> Case:
         details.update(users=_add_approvers(case, task, payload.get("users"), comment))
     else:
         if not comment:
-            raise ValidationFailed([Problem("/comment", "write a comment")])
+            raise ValidationFailed([Problem("/comment", Message("write a comment"))])
         case.notify(
             [case.row["submitter_id"]],
             "comment",
@@ -70,14 +80,26 @@ def act(call: Call, task_id: int, action: str, payload: dict | None) -> Case:
 def _check_may_act(call: Call, case: Case, task: dict) -> None:
     if task["assignee_id"] != call.actor.id and not call.actor.is_admin:
         owner = call.usernames([task["assignee_id"]]).get(task["assignee_id"], "someone")
-        raise Forbidden(f"this task is {owner}'s; only they (or an admin) may act on it")
+        raise Forbidden(
+            Message("this task is {user}'s; only they (or an admin) may act on it", user=owner)
+        )
     if task["kind"] != tasks.APPROVE:
-        raise RecordConflict("this is a copy for your information; there is nothing to decide")
+        raise RecordConflict(
+            Message("this is a copy for your information; there is nothing to decide")
+        )
     if task["status"] != tasks.OPEN or case.row["status"] != "open":
-        done = "" if task["acted_at"] is None else f" at {task['acted_at']:%Y-%m-%d %H:%M} UTC"
-        raise RecordConflict(f"this task is already {task['status'].replace('_', ' ')}{done}")
+        status = tasks.status_word(task["status"])
+        if task["acted_at"] is None:
+            raise RecordConflict(Message("this task is already {status}", status=status))
+        raise RecordConflict(
+            Message(
+                "this task is already {status} at {time} UTC",
+                status=status,
+                time=f"{task['acted_at']:%Y-%m-%d %H:%M}",
+            )
+        )
     if task["round"] != case.row["round"]:
-        raise RecordConflict("this task belongs to an earlier round of the approval")
+        raise RecordConflict(Message("this task belongs to an earlier round of the approval"))
 
 
 def _on_behalf_of(call: Call, task: dict) -> int | None:
@@ -118,7 +140,7 @@ def _next_level(case: Case) -> None:
 
 def _send_back(case: Case, task: dict, to: Any, comment: str | None) -> dict:
     if to not in ("previous", "start"):
-        raise ValidationFailed([Problem("/to", "send back to 'previous' or 'start'")])
+        raise ValidationFailed([Problem("/to", Message("send back to 'previous' or 'start'"))])
     tasks.decide(case.call, task, "sent_back", comment)
     current = case.row["step_index"]
     earlier = [t["step_index"] for t in case.tasks_where() if t["step_index"] < current]
@@ -145,9 +167,13 @@ def _transfer(case: Case, task: dict, username: Any, comment: str | None) -> str
     call = case.call
     target = user_id(call.conn, username) if isinstance(username, str) else None
     if target is None:
-        raise ValidationFailed([Problem("/to", f"there is no active user {username!r}")])
+        raise ValidationFailed(
+            [Problem("/to", Message("there is no active user {user}", user=repr(username)))]
+        )
     if target == task["assignee_id"]:
-        raise ValidationFailed([Problem("/to", f"the task is already {username}'s")])
+        raise ValidationFailed(
+            [Problem("/to", Message("the task is already {user}'s", user=username))]
+        )
     _refuse_if_holding(case, [target])
     tasks.decide(call, task, "transferred", comment)
     (new,) = tasks.create(
@@ -178,12 +204,14 @@ def _transfer(case: Case, task: dict, username: Any, comment: str | None) -> str
 def _add_approvers(case: Case, task: dict, names: Any, comment: str | None) -> list[str]:
     call = case.call
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise ValidationFailed([Problem("/users", "name the users to add, as a list")])
+        raise ValidationFailed([Problem("/users", Message("name the users to add, as a list"))])
     problems, added = [], []
     for index, name in enumerate(names):
         found = user_id(call.conn, name)
         if found is None:
-            problems.append(Problem(f"/users/{index}", f"there is no active user '{name}'"))
+            problems.append(
+                Problem(f"/users/{index}", Message("there is no active user '{user}'", user=name))
+            )
         else:
             added.append(found)
     if problems:
@@ -217,21 +245,31 @@ def _refuse_if_holding(case: Case, users: list[int]) -> None:
     already = [u for u in users if u in holding]
     if already:
         names = ", ".join(case.call.usernames(already).values())
-        raise RecordConflict(f"{names} already decide{'s' if len(already) == 1 else ''} this step")
+        if len(already) == 1:
+            raise RecordConflict(Message("{users} already decides this step", users=names))
+        raise RecordConflict(Message("{users} already decide this step", users=names))
 
 
 def withdraw(call: Call, approval_id: int) -> Case:
     case = locked(call, approval_id)
     if case.row["status"] != "open":
-        raise RecordConflict(f"this approval is already {case.row['status'].replace('_', ' ')}")
+        raise RecordConflict(
+            Message(
+                "this approval is already {status}", status=tasks.status_word(case.row["status"])
+            )
+        )
     if case.row["submitter_id"] != call.actor.id and not call.actor.is_admin:
-        raise Forbidden("only the user who asked for the approval may withdraw it")
+        raise Forbidden(Message("only the user who asked for the approval may withdraw it"))
     approved = [t for t in case.tasks_where() if t["status"] == "approved"]
     if approved:
         who = call.usernames([approved[0]["acted_by"]]).get(approved[0]["acted_by"], "")
         raise RecordConflict(
-            f"{who} already approved step {approved[0]['step_name']}, so the approval can't "
-            "be withdrawn; ask an approver to send it back"
+            Message(
+                "{user} already approved step {step}, so the approval can't be withdrawn; "
+                "ask an approver to send it back",
+                user=who,
+                step=approved[0]["step_name"],
+            )
         )
     before = case.state
     closed = close_as(case, "withdrawn", None)
@@ -248,5 +286,5 @@ def _text(value: Any, path: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationFailed([Problem(path, "must be text")])
+        raise ValidationFailed([Problem(path, Message("must be text"))])
     return value.strip() or None

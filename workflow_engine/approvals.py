@@ -27,6 +27,7 @@ import math
 from sqlalchemy.exc import IntegrityError
 
 from metamodel.jsonlogic import RuleError
+from metamodel.messages import Message
 from metamodel.text import localise
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
@@ -82,7 +83,11 @@ def start(
         row["id"] = call.conn.execute(statements.insert_approval, row).scalar_one()
     except IntegrityError:
         raise RecordConflict(
-            f"{runtime.name} {record['id']} already has an open approval"
+            Message(
+                "{entity} {id} already has an open approval",
+                entity=runtime.entity.named,
+                id=record["id"],
+            )
         ) from None
     case = Case(call, row, workflow, transition, runtime, record, task_rows=[])
     if transition.pending_state and transition.pending_state != from_state:
@@ -110,7 +115,13 @@ def next_step(
                 call.conn, call.tables_for, runtime.entity, record, step.when, call.context()
             )
         except RuleError as error:
-            raise RecordConflict(f"the condition of step '{step.name}' fails: {error}") from None
+            raise RecordConflict(
+                Message(
+                    "the condition of step '{step}' fails: {error}",
+                    step=step.name,
+                    error=str(error),
+                )
+            ) from None
         if not applies:
             continue
         approvers = approvers_of(call, step, subject)
@@ -127,8 +138,11 @@ def approvers_of(call: Call, step: Step, subject: Subject) -> list[int]:
     admins = with_role(call.conn, "admin", call.names)
     if not admins:
         raise RecordConflict(
-            f"nobody can approve step '{step.name}': no user resolves from its approvers "
-            "and there is no active admin to fall back on"
+            Message(
+                "nobody can approve step '{step}': no user resolves from its approvers "
+                "and there is no active admin to fall back on",
+                step=step.name,
+            )
         )
     return admins
 

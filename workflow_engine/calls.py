@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table
 
+from metamodel.messages import Message
 from metamodel.model import EntityModel
 from records import access
 from records.actor import Actor
@@ -64,7 +65,14 @@ class Call:
 
     def require(self, verb: str, runtime: EntityRuntime, record: dict) -> None:
         if not self.may(verb, runtime, record):
-            raise Forbidden(f"you may not {verb} {runtime.name} {record['id']}")
+            raise Forbidden(
+                Message(
+                    "you may not {verb} {entity} {id}",
+                    verb=access.VERB_WORDS.get(verb, verb),
+                    entity=runtime.entity.named,
+                    id=record["id"],
+                )
+            )
 
     def load(self, runtime: EntityRuntime, record_id: int, *, lock: bool = False) -> dict:
         return self.records._load(self.conn, runtime, record_id, lock=lock)

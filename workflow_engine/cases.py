@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metamodel.errors import NotFound
+from metamodel.messages import Message
 from metamodel.model import EntityModel
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
@@ -110,7 +111,7 @@ class Case:
             {statements.ID: self.id, statements.VERSION: self.row["version"], **values},
         )
         if done.rowcount != 1:
-            raise RecordConflict("the approval changed meanwhile; reload it and try again")
+            raise RecordConflict(Message("the approval changed meanwhile; reload it and try again"))
         self.row.update(values)
 
 
@@ -138,8 +139,8 @@ def locked(call: Call, approval_id: int | None = None, *, task_id: int | None = 
         found = call.conn.execute(query, {statements.ID: approval_id}).first()
     if found is None:
         if task_id is not None:
-            raise NotFound(f"there is no approval task {task_id}")
-        raise NotFound(f"there is no approval {approval_id}")
+            raise NotFound(Message("there is no approval task {task_id}", task_id=task_id))
+        raise NotFound(Message("there is no approval {approval_id}", approval_id=approval_id))
     row = dict(found._mapping)
     submitter = row.pop(statements.SUBMITTER_NAME)
     if submitter is not None:
@@ -155,4 +156,6 @@ def waiting_label(row: dict, entity: EntityModel) -> str:
     workflow = snapshot(entity, row["definition"])
     transition = workflow.transitions[row["transition"]]
     step = transition.steps[row["step_index"]] if row["step_index"] >= 0 else None
-    return f"{transition.title}, step {step.name}" if step else transition.title
+    if step is None:
+        return transition.named
+    return Message("{transition}, step {step}", transition=transition.named, step=step.name)

@@ -15,6 +15,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from metamodel.errors import NotFound
+from metamodel.messages import Label, Message
 from metamodel.model import EntityModel
 from metamodel.text import humanise, localise
 
@@ -82,6 +83,11 @@ class Transition:
     def title(self) -> str:
         return localise(self.label)
 
+    @property
+    def named(self) -> Label:
+        """The transition in a message: its title, in the user's language at the edge."""
+        return Label(self.label, self.title)
+
     @classmethod
     def from_doc(cls, doc: dict) -> Transition:
         sources = doc["from"]
@@ -138,6 +144,10 @@ class Workflow:
             return ""
         return localise(self.states.get(state, {}).get("label")) or state
 
+    def state_named(self, state: str | None) -> Label:
+        """The state in a message: its label, in the user's language at the edge."""
+        return Label(self.states.get(state, {}).get("label") or "", self.state_label(state))
+
 
 # Parsed workflows per entity model, dropped with the model (an older app version).
 _parsed: WeakKeyDictionary[EntityModel, tuple[Workflow, ...]] = WeakKeyDictionary()
@@ -172,8 +182,17 @@ def find_transition(entity: EntityModel, name: str) -> tuple[Workflow, Transitio
         if transition_name in workflow.transitions and workflow_name in ("", workflow.name)
     ]
     if not found:
-        raise NotFound(f"{entity.name} has no transition '{name}'")
+        raise NotFound(
+            Message("{entity} has no transition '{name}'", entity=entity.named, name=name)
+        )
     if len(found) > 1:
         names = ", ".join(f"{w.name}.{t.name}" for w, t in found)
-        raise NotFound(f"'{name}' names several transitions of {entity.name}: use one of {names}")
+        raise NotFound(
+            Message(
+                "'{name}' names several transitions of {entity}: use one of {names}",
+                name=name,
+                entity=entity.named,
+                names=names,
+            )
+        )
     return found[0]

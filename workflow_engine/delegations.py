@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import Connection, insert, select, update
 
 from metamodel.errors import NotFound, Problem
+from metamodel.messages import Message
 from metamodel.system_tables import delegations, users
 from records.errors import Forbidden, ValidationFailed
 
@@ -51,11 +52,15 @@ def create(
 ) -> dict:
     delegate = user_id(conn, delegate_name)
     if delegate is None:
-        raise ValidationFailed([Problem("/delegate", f"there is no active user '{delegate_name}'")])
+        raise ValidationFailed(
+            [Problem("/delegate", Message("there is no active user '{user}'", user=delegate_name))]
+        )
     if delegate == user:
-        raise ValidationFailed([Problem("/delegate", "you cannot delegate to yourself")])
+        raise ValidationFailed([Problem("/delegate", Message("you cannot delegate to yourself"))])
     if ends_at <= starts_at:
-        raise ValidationFailed([Problem("/ends_at", "the period must end after it starts")])
+        raise ValidationFailed(
+            [Problem("/ends_at", Message("the period must end after it starts"))]
+        )
     new_id = conn.execute(
         insert(delegations)
         .values(
@@ -96,9 +101,11 @@ def listed(conn: Connection, user: int) -> list[dict]:
 def end(conn: Connection, user: int, delegation_id: int, now: dt.datetime, admin: bool) -> None:
     row = conn.execute(select(delegations).where(delegations.c.id == delegation_id)).first()
     if row is None:
-        raise NotFound(f"there is no delegation {delegation_id}")
+        raise NotFound(
+            Message("there is no delegation {delegation_id}", delegation_id=delegation_id)
+        )
     if row.user_id != user and not admin:
-        raise Forbidden("only the user who delegated may end a delegation")
+        raise Forbidden(Message("only the user who delegated may end a delegation"))
     if row.ends_at > now:
         conn.execute(
             update(delegations)

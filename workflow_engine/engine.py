@@ -20,6 +20,8 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from metamodel.messages import Message
+from records import access
 from records.actor import Actor
 from records.errors import Forbidden, RecordConflict, StaleVersion
 from records.runtime import EntityRuntime
@@ -163,7 +165,14 @@ class Workflows:
             if not call.may("read", runtime, record) and not any(
                 t["assignee_id"] == actor.id for t in every
             ):
-                raise Forbidden(f"you may not read {entity} {record_id}")
+                raise Forbidden(
+                    Message(
+                        "you may not {verb} {entity} {id}",
+                        verb=access.VERB_WORDS["read"],
+                        entity=runtime.entity.named,
+                        id=record_id,
+                    )
+                )
             if row is None:
                 return None
             workflow = snapshot(runtime.entity, row["definition"])
@@ -182,7 +191,13 @@ class Workflows:
             call.load(runtime, record_id)
             row = cases.open_for(call, app, entity, record_id)
             if row is None:
-                raise RecordConflict(f"{entity} {record_id} has no open approval to withdraw")
+                raise RecordConflict(
+                    Message(
+                        "{entity} {id} has no open approval to withdraw",
+                        entity=runtime.entity.named,
+                        id=record_id,
+                    )
+                )
             return self._outcome(call, actions.withdraw(call, row["id"]))
 
     def inbox(self, actor: Actor, box: str, limit: int = 100) -> list[dict]:

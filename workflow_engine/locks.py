@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from metamodel.messages import Label, Message
 from metamodel.text import localise
 from records.actor import Actor
 from records.errors import RecordConflict
@@ -32,7 +33,10 @@ def guard(
     workflows = workflows_of(runtime.entity)
     if not workflows:
         return
-    name = f"this {localise(runtime.entity.label).lower()}"
+    name = Message(
+        "this {entity}",
+        entity=Label(runtime.entity.label, localise(runtime.entity.label).lower()),
+    )
     approval = conn.execute(
         statements.open_approval,
         {
@@ -47,19 +51,26 @@ def guard(
     for workflow in workflows:
         state = workflow.state_of(current)
         if not workflow.editable(state):
-            verb = "deleted" if changed is None else "changed"
+            said = {"record": name, "state": workflow.state_named(state)}
+            if changed is None:
+                raise RecordConflict(
+                    Message(
+                        "{record} is {state}, and records in that state can't be deleted", **said
+                    )
+                )
             raise RecordConflict(
-                f"{name} is {workflow.state_label(state)}, and records in that state can't be "
-                f"{verb}"
+                Message("{record} is {state}, and records in that state can't be changed", **said)
             )
 
 
 def _under_approval(conn, actor, runtime, approval, changed, name) -> None:
     transition = snapshot(runtime.entity, approval.definition).transitions[approval.transition]
     step = transition.steps[approval.step_index]
-    waiting = f"{name} is waiting for approval (step {step.name})"
+    waiting = Message("{record} is waiting for approval (step {step})", record=name, step=step.name)
     if changed is None:
-        raise RecordConflict(f"{waiting}; it can't be deleted until the approval is decided")
+        raise RecordConflict(
+            Message("{waiting}; it can't be deleted until the approval is decided", waiting=waiting)
+        )
     fields = runtime.entity.fields
     edited = {n for n in changed if not (n in fields and fields[n].computed)}
     deciders = set(
@@ -71,9 +82,20 @@ def _under_approval(conn, actor, runtime, approval, changed, name) -> None:
     if actor.id in deciders and edited <= allowed:
         return
     if not allowed:
-        raise RecordConflict(f"{waiting}; it can't be changed until the approval is decided")
+        raise RecordConflict(
+            Message("{waiting}; it can't be changed until the approval is decided", waiting=waiting)
+        )
     listed = ", ".join(sorted(allowed))
     if actor.id in deciders:
         outside = ", ".join(sorted(edited - allowed))
-        raise RecordConflict(f"{waiting}; its approvers may change only {listed}, not {outside}")
-    raise RecordConflict(f"{waiting}; only its approvers may change {listed}")
+        raise RecordConflict(
+            Message(
+                "{waiting}; its approvers may change only {fields}, not {others}",
+                waiting=waiting,
+                fields=listed,
+                others=outside,
+            )
+        )
+    raise RecordConflict(
+        Message("{waiting}; only its approvers may change {fields}", waiting=waiting, fields=listed)
+    )

@@ -21,6 +21,7 @@ from typing import Any
 
 from metamodel.errors import CrmError, Problem
 from metamodel.jsonlogic import RuleError, variables
+from metamodel.messages import Message, joined
 from metamodel.sqltypes import UTC
 from records.errors import Forbidden, RecordConflict, ValidationFailed
 from records.runtime import EntityRuntime
@@ -66,25 +67,42 @@ def refusals(
 
     ``waiting`` describes the open approval of the record, if there is one.
     """
-    label = f"{runtime.name} {record['id']}"
+    label = Message("{entity} {id}", entity=runtime.entity.named, id=record["id"])
     state = workflow.state_of(record)
     if state not in transition.sources:
-        sources = ", ".join(workflow.state_label(s) for s in transition.sources)
+        sources = joined([workflow.state_named(s) for s in transition.sources])
         yield Refusal(
             "state",
-            f"{label} is {workflow.state_label(state)}; '{transition.title}' only applies "
-            f"to records that are {sources}",
+            Message(
+                "{record} is {state}; '{transition}' only applies to records that are {states}",
+                record=label,
+                state=workflow.state_named(state),
+                transition=transition.named,
+                states=sources,
+            ),
         )
     if not may_fire(call, runtime, transition, record):
-        yield Refusal("role", f"only {who(transition)} may '{transition.title}' {label}")
+        yield Refusal(
+            "role",
+            Message(
+                "only {who} may '{transition}' {record}",
+                who=who(transition),
+                transition=transition.named,
+                record=label,
+            ),
+        )
     reason = guard_refusal(call, runtime, transition, record)
     if reason is not None:
         yield reason
     if waiting is not None:
         yield Refusal(
             "approval",
-            f"{label} is waiting for approval ({waiting}); it moves on when the approval "
-            "is decided or withdrawn",
+            Message(
+                "{record} is waiting for approval ({waiting}); it moves on when the approval "
+                "is decided or withdrawn",
+                record=label,
+                waiting=waiting,
+            ),
         )
 
 
@@ -99,11 +117,17 @@ def may_fire(call: Call, runtime: EntityRuntime, transition: Transition, record:
     return bool(actor.roles & set(transition.roles))
 
 
-def who(transition: Transition) -> str:
+def who(transition: Transition) -> Message:
     if not transition.roles:
-        return "users who may edit the record"
-    parts = ["the record's owner" if r == OWNER else f"role {r}" for r in transition.roles]
-    return " or ".join(parts)
+        return Message("users who may edit the record")
+    parts = [
+        Message("the record's owner") if r == OWNER else Message("role {role}", role=r)
+        for r in transition.roles
+    ]
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = Message("{one} or {other}", one=combined, other=part)
+    return combined
 
 
 def guard_refusal(
@@ -118,16 +142,29 @@ def guard_refusal(
             call.conn, call.tables_for, runtime.entity, record, transition.when, call.context()
         )
     except RuleError as error:
-        return Refusal("when", f"the condition of '{transition.title}' fails: {error}", path)
+        return Refusal(
+            "when",
+            Message(
+                "the condition of '{transition}' fails: {error}",
+                transition=transition.named,
+                error=str(error),
+            ),
+            path,
+        )
     if ok:
         return None
-    reading = f" (it reads {', '.join(read)})" if read else ""
-    return Refusal(
-        "when",
-        f"the condition of '{transition.title}' does not hold for {runtime.name} "
-        f"{record['id']}{reading}",
-        path,
-    )
+    subject = {"transition": transition.named, "entity": runtime.entity.named, "id": record["id"]}
+    if read:
+        message = Message(
+            "the condition of '{transition}' does not hold for {entity} {id} (it reads {fields})",
+            fields=", ".join(read),
+            **subject,
+        )
+    else:
+        message = Message(
+            "the condition of '{transition}' does not hold for {entity} {id}", **subject
+        )
+    return Refusal("when", message, path)
 
 
 def assigned_values(runtime: EntityRuntime, transition: Transition, call: Call) -> dict:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from metamodel.messages import Message
+
 from . import statements
 from .calls import Call
 from .definitions import Step
@@ -28,6 +30,21 @@ from .delegations import delegates_of
 APPROVE, CC = "approve", "cc"
 OPEN, WAITING = "open", "waiting"
 LIVE = (OPEN, WAITING)
+# A task's or an approval's status in a message, as words the edge translates.
+STATUS_WORDS = {
+    "open": Message("open"),
+    "waiting": Message("waiting"),
+    "approved": Message("approved"),
+    "rejected": Message("rejected"),
+    "sent_back": Message("sent back"),
+    "transferred": Message("transferred"),
+    "closed": Message("closed"),
+    "withdrawn": Message("withdrawn"),
+}
+
+
+def status_word(status: str) -> str:
+    return STATUS_WORDS.get(status) or status.replace("_", " ")
 
 
 def all_of(call: Call, approval_id: int) -> list[dict]:

@@ -38,7 +38,7 @@ from workflow_engine.inbox import BOXES
 
 from ..api.errors import status_of
 from ..api.service import records_service, workflows_service
-from ..i18n import language
+from ..i18n import language, reason
 from ..identity import page_actor
 from ..navigation import NavLink, add_nav_link, counts_out_of_band
 from . import inbox_rows, workflow_diagram, workflow_panel
@@ -56,11 +56,6 @@ REFUSED = "X-Workflow-Refused"  # the refusal's status, when the answer itself i
 
 def flow() -> Workflows:
     return workflows_service()
-
-
-def refusal_text(error: CrmError) -> str:
-    """The engine's words, without the JSON Pointers an API client needs."""
-    return "; ".join(problem.message for problem in error.problems) or error.message
 
 
 def record_url(app: str, entity: str, record_id: int) -> str:
@@ -139,7 +134,7 @@ def _acted(app: str, entity: str, record_id: int, run, done: str):
     try:
         outcome = run()
     except CrmError as error:
-        message = refusal_text(error)
+        message = reason(error)
         panel = _panel(actor, app, entity, record_id, error=message, tolerate_forbidden=True)
         if wants_partial():
             response = make_response(render_template("workflow/_record_actions.html", panel=panel))
@@ -349,7 +344,7 @@ def decide(task_id: int, action: str):
         payload = {"comment": comment} if (comment := form_text("comment")) else {}
         outcome = flow().act(actor, task_id, action, payload)
     except CrmError as error:
-        message = refusal_text(error)
+        message = reason(error)
         if wants_partial():
             # The row stays as it is; only its message slot tells why.
             response = make_response(render_template("workflow/_refusal.html", message=message))
@@ -428,7 +423,7 @@ def batch():
         ids = _task_ids()
         comment = form_text("comment")
     except CrmError as error:
-        context = inbox_context(actor, "waiting", error=refusal_text(error))
+        context = inbox_context(actor, "waiting", error=reason(error))
         return _inbox_answer(context, 200 if wants_partial() else status_of(error))
     waiting = {
         row["id"]: row
@@ -447,7 +442,7 @@ def batch():
         try:
             flow().act(actor, task_id, "approve", {"comment": comment} if comment else {})
         except CrmError as error:
-            entry.update(ok=False, message=refusal_text(error))
+            entry.update(ok=False, message=reason(error))
         else:
             entry.update(ok=True, message=_("Approved"))
         results.append(entry)

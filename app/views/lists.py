@@ -26,7 +26,7 @@ from records.runtime import EntityRuntime
 
 from ..api.errors import status_of
 from ..api.service import records_service, workflows_service
-from ..i18n import language, text, translated
+from ..i18n import language, reason, text
 from ..identity import page_actor
 from . import boards, list_filters, listing, recycle
 from .cells import datetime_text
@@ -53,11 +53,6 @@ def entity_runtime(app: str, entity: str) -> EntityRuntime:
     if access.grant(page_actor(), runtime.entity, "read") is None:
         raise Forbidden(_("you may not read %(entity)s records", entity=entity))
     return runtime
-
-
-def reason(error: CrmError) -> str:
-    """What went wrong, in words and the user's language (the pointers are for API clients)."""
-    return "; ".join(translated(problem.message) for problem in error.problems) or error.message
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -27,11 +27,11 @@ from records.runtime import EntityRuntime
 from records.serialize import json_value
 
 from ..api.service import records_service
-from ..i18n import language, text
+from ..i18n import language, reason, text
 from ..identity import page_actor
 from . import pickers, record_detail, record_forms
 from .listing import record_title
-from .lists import entity_runtime, reason
+from .lists import entity_runtime
 from .pages import page_blueprint, render_page
 from .record_forms import FILE_FIELD_TYPES, Filler, FormView
 

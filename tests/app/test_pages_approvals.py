@@ -110,10 +110,12 @@ def make_deal(records, people):
 class Browser:
     """One signed-in user's session: pages, and posts that carry the CSRF token."""
 
-    def __init__(self, app, username: str):
+    def __init__(self, app, username: str, language: str | None = None):
         self.client = app.test_client()
         assert sign_in(self.client, username).status_code == 302
         self.token = csrf_token(self.client, "/")
+        if language:
+            self.post("/language", {"language": language, "next": "/"}, htmx=False)
 
     def get(self, path: str, htmx: bool = False):
         return self.client.get(path, headers=HX if htmx else {})
@@ -338,6 +340,33 @@ def test_refusals_keep_their_status_without_htmx_and_never_fail(as_, flow, peopl
     assert "this task is wang's" in said(html)
     unknown = as_("li").post(f"{record(deal)}/transitions/launch", htmx=False)
     assert "has no transition 'launch'" in said(page(unknown, 404))
+
+
+def test_refusals_speak_the_users_language(web_app, as_, flow, people, make_deal):
+    li, wang, chen = (Browser(web_app, name, "zh") for name in ("li", "wang", "chen"))
+    deal, no_discount = make_deal(10), make_deal(0)
+    # The condition, with the entity's and the transition's labels in Chinese.
+    html = said(page(li.post(f"{record(no_discount)}/transitions/request_discount")))
+    assert f"商机 {no_discount} 不满足“申请折扣审批”的条件（条件涉及 discount_pct）" in html
+    fire(li, deal)
+    (task,) = waiting_tasks(flow, people["wang"])
+    html = said(page(chen.post(f"{record(deal)}/tasks/{task}/approve", htmx=False), 403))
+    assert "该任务属于 wang，只有其本人（或管理员）可以处理" in html
+    # A status inside a refusal is translated too.
+    page(wang.post(f"/approvals/tasks/{task}/reject", {"comment": "不行"}))
+    again = said(page(wang.post(f"/approvals/tasks/{task}/approve")))
+    assert re.search(r"该任务已于 \d{4}-\d\d-\d\d \d\d:\d\d（UTC）驳回", again), again
+    # The same refusal in English for an English user (an admin may act on any task),
+    # and for the API whatever the language.
+    english = said(page(as_("root").post(f"/approvals/tasks/{task}/approve")))
+    assert "this task is already rejected at " in english
+    api = wang.client.post(
+        f"/api/v1/approvals/{task}/approve",
+        json={},
+        headers={"X-CSRFToken": wang.token, "Accept-Language": "zh-CN"},
+    )
+    assert api.status_code == 409
+    assert api.get_json()["errors"][0]["message"].startswith("this task is already rejected at ")
 
 
 def test_a_stale_version_is_refused_and_the_panel_is_fresh(as_, records, people, make_deal):

@@ -458,6 +458,38 @@ def test_a_workflow_lock_is_shown_on_the_form(web_app, service, actors, acme):
     assert service.get(actors["li"], APP, "deal", deal["id"])["title"] == "Discounted"
 
 
+def test_the_record_services_refusals_speak_the_users_language(web_app, service, actors, acme):
+    deal = service.create(
+        actors["li"],
+        APP,
+        "deal",
+        {"title": "Discounted", "account": acme["id"], "discount_pct": 10},
+    )
+    web_app.extensions[WORKFLOWS].fire(actors["li"], APP, "deal", deal["id"], "request_discount")
+    li = signed_in(web_app, "li", "zh")
+    # A lock of the workflow, beside the form: the entity by its Chinese label.
+    current = service.get(actors["li"], APP, "deal", deal["id"])
+    data = deal_form(acme, title="Changed", discount_pct="10", version=str(current["version"]))
+    response = post(li, f"{DEALS}/{deal['id']}/edit", data)
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    refusal = page[page.index('class="flash flash-error form-errors"') :].split("</div>")[0]
+    assert "此商机正在等待审批（步骤 " in refusal and "waiting" not in refusal
+    # A record that is not there: the error page.
+    missing = html.unescape(page_of(li, f"{DEALS}/987654", 404))
+    assert "没有编号为 987654 的商机" in missing
+    # A delete the data forbids: the account still has a deal.
+    root = signed_in(web_app, "root", "zh")
+    account = f"/a/{APP}/account/{acme['id']}"
+    response = post(root, f"{account}/delete", {}, token_from=account)
+    assert response.status_code == 302
+    page = html.unescape(page_of(root, response.headers["Location"]))
+    assert f"未删除：有 1 条商机记录通过“Account”引用了此客户（编号 {deal['id']}）" in page
+    # English users still read the English.
+    wang = signed_in(web_app, "wang")
+    assert "there is no deal with id 987654" in page_of(wang, f"{DEALS}/987654", 404)
+
+
 # --- permissions, delete and restore --------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ import pytest
 from metamodel import field_types
 from metamodel.errors import Problem
 from metamodel.field_types import ValueProblem
-from metamodel.messages import Message
+from metamodel.messages import Label, Message, joined
+from metamodel.text import localise
 
 CATALOGUE = {
     "'{value}' is not an e-mail address": "“{value}”不是有效的电子邮件地址",
@@ -47,6 +48,39 @@ def test_a_message_is_translated_with_its_values_filled_in_again():
 def test_a_translation_naming_another_placeholder_gives_the_english():
     message = Message("must be at least {bound}", bound=0)
     assert message.translated(zh) == "must be at least 0"
+
+
+def in_chinese(text) -> str:
+    return localise(text, "zh")
+
+
+def test_a_label_says_its_english_and_is_shown_in_the_users_language():
+    deal = Label({"en": "Deal", "zh": "商机"}, "deal")
+    message = Message("there is no {entity} with id {id}", entity=deal, id=7)
+    assert message == "there is no deal with id 7"  # the API's and the log's text
+    catalogue = {"there is no {entity} with id {id}": "没有编号为 {id} 的{entity}"}
+    assert message.translated(catalogue.get) == "没有编号为 7 的deal"
+    assert message.translated(catalogue.get, in_chinese) == "没有编号为 7 的商机"
+    # Without an English name, the label's English; a label with no text shows the name.
+    assert Label({"en": "Deal", "zh": "商机"}) == "Deal"
+    assert Message("{s}", s=Label("", "draft")).translated(str, in_chinese) == "draft"
+    # Labels inside a message inside a message are localised too.
+    outer = Message("{waiting}; later", waiting=Message("{e} waits", e=deal))
+    assert outer.translated(lambda t: t, in_chinese) == "商机 waits; later"
+    again = pickle.loads(pickle.dumps(deal))
+    assert again == "deal" and again.text == {"en": "Deal", "zh": "商机"}
+
+
+def test_labels_are_listed_in_each_of_their_languages():
+    states = joined(
+        [Label({"en": "Draft", "zh": "草稿"}), Label({"en": "Rejected", "zh": "已驳回"})]
+    )
+    assert states == "Draft, Rejected"
+    assert in_chinese(states.text) == "草稿、已驳回"
+    plain = joined([Label("", "draft"), Label("", "rejected")])
+    assert plain == "draft, rejected" and in_chinese(plain.text) == "draft, rejected"
+    mixed = joined([Label({"zh": "草稿"}, "draft"), Label("", "rejected")])
+    assert mixed == "draft, rejected" and in_chinese(mixed.text) == "草稿、rejected"
 
 
 def test_copies_and_pickles_keep_the_text_and_the_template():
