@@ -16,7 +16,9 @@ and a heartbeat) is written every ``PROGRESS_EVERY`` rows, and at least every
   until it commits, so progress goes to ``progress.json`` in the job's folder
   (replaced atomically). The workers of one SQLite database share a machine and
   so the instance folder; ``read_job`` lays the file over the row while the job
-  runs. The outcome always goes to the row.
+  runs. The outcome always goes to the row. The file stays with the job's
+  upload: a worker whose transaction began while the job ran still reads the
+  row as running after the job ended, and must find the progress it saw.
 
 A job whose worker died stays ``running`` (or ``queued``); ``read_job`` reports
 ``stale: true`` once nothing was heard from it for ``STALE_AFTER``. Nothing
@@ -215,19 +217,15 @@ def run_job(
         return None
     upload = Path(job.file_path)
     progress = Progress(engine, job_id, upload.parent, every=every, clock=clock)
-    try:
-        outcome = _import(engine, registry, job, upload, progress, clock)
-        with engine.begin() as conn:
-            finished = clock()
-            conn.execute(
-                update(import_jobs)
-                .where(import_jobs.c.id == job_id)
-                .values(**outcome, finished_at=finished, heartbeat_at=finished)
-            )
-            return read_job(conn, job_id, now=finished)
-    finally:
-        # After the outcome is in the row, so a reader never sees the counts go back.
-        progress.close()
+    outcome = _import(engine, registry, job, upload, progress, clock)
+    with engine.begin() as conn:
+        finished = clock()
+        conn.execute(
+            update(import_jobs)
+            .where(import_jobs.c.id == job_id)
+            .values(**outcome, finished_at=finished, heartbeat_at=finished)
+        )
+        return read_job(conn, job_id, now=finished)
 
 
 def _import(engine, registry, job, upload: Path, progress: Progress, clock) -> dict[str, Any]:
@@ -354,10 +352,6 @@ class Progress:
         part = self.file.with_suffix(".part")
         part.write_text(json.dumps(json_value(values)), encoding="utf-8")
         os.replace(part, self.file)
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.unlink(missing_ok=True)
 
 
 def _file_progress(folder: Path) -> dict[str, Any] | None:

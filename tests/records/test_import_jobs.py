@@ -120,7 +120,6 @@ def test_run_job_imports_and_records_the_outcome(engine, records, users, root, t
     assert job["started_at"] <= job["finished_at"] and job["stale"] is False
     assert read(engine, job_id) == job
     assert accounts_in(records) == 2
-    assert not (root / str(job_id) / import_jobs.PROGRESS_FILE).exists()
     # A job runs once: a second run (another worker, say) finds it taken.
     assert import_jobs.run_job(engine, records.registry, job_id) is None
     assert accounts_in(records) == 2
@@ -220,6 +219,32 @@ def test_progress_is_seen_by_other_connections_while_the_import_transaction_is_o
     behind = 500 if engine.dialect.name == "postgresql" else 0
     assert seen == [("running", n, n - behind, 0) for n in (500, 1000, 1500, 2000)]
     assert (job["status"], job["rows_imported"], accounts_in(records)) == ("done", 2000, 2000)
+
+
+def test_a_reader_that_saw_the_job_running_never_sees_its_counts_go_back(
+    engine, records, users, root, tmp_path, monkeypatch
+):
+    """A worker whose transaction began while the job ran still reads it as running
+    after the job ended: it must read the progress it saw, not the row's zeros."""
+    monkeypatch.setattr(importing, "BATCH_SIZE", 2)
+    content = "Name\n" + "".join(f"Account {n}\n" for n in range(6))
+    job_id = job_from(engine, records, users, root, tmp_path, content)
+    report = import_jobs.Progress.report
+    with engine.connect() as reader:
+        seen = []
+
+        def watched(progress, result):
+            report(progress, result)
+            if not seen:  # the reader's transaction begins with the first progress
+                seen.append(import_jobs.read_job(reader, job_id))
+
+        monkeypatch.setattr(import_jobs.Progress, "report", watched)
+        done = import_jobs.run_job(engine, records.registry, job_id, every=1)
+        after = import_jobs.read_job(reader, job_id)
+    assert (seen[0]["status"], seen[0]["rows_read"]) == ("running", 2)
+    assert after["rows_read"] >= 2 and after["status"] in ("running", "done")
+    assert (done["status"], done["rows_read"]) == ("done", 6)
+    assert read(engine, job_id) == done
 
 
 def test_progress_is_written_every_so_many_rows_or_when_the_heartbeat_is_due(
