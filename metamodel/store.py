@@ -6,8 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, inspect, select, update
+from sqlalchemy.exc import OperationalError
 
+from .db import IMMEDIATE
 from .errors import NotFound
 from .sqltypes import UTC
 from .system_tables import app_versions, apps, meta_state, system_metadata
@@ -32,12 +34,50 @@ class StoredVersion:
 def ensure_system_tables(bind: Engine | Connection) -> None:
     """Create the system tables that are missing (safe to run again)."""
     if isinstance(bind, Engine):
-        with bind.begin() as conn:
+        # It reads (what exists) before it writes: on SQLite, take the write lock first,
+        # so processes starting together queue instead of failing (metamodel.db).
+        with bind.connect() as conn, conn.execution_options(**{IMMEDIATE: True}).begin():
             ensure_system_tables(conn)
         return
     system_metadata.create_all(bind, checkfirst=True)
+    _add_missing_columns(bind)
     if bind.execute(select(meta_state.c.id)).first() is None:
         bind.execute(insert(meta_state).values(id=1, generation=0))
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Give a database made by an earlier release the columns added since, empty.
+
+    A column added to a system table after release is nullable (its old rows have
+    no value), so adding it loses nothing. Two processes may start on the same
+    database at once: the second finds the column there.
+    """
+    names = [table.name for table in system_metadata.sorted_tables]
+    present = {
+        name: {column["name"] for column in columns}
+        for (_schema, name), columns in inspect(conn).get_multi_columns(filter_names=names).items()
+    }
+    quote = conn.dialect.identifier_preparer.quote
+    for table in system_metadata.sorted_tables:
+        for column in table.columns:
+            if column.name in present.get(table.name, {column.name}):
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"{table.name}.{column.name} must be nullable to be added")
+            kind = column.type.compile(conn.dialect)
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {quote(table.name)} "
+                    f"ADD COLUMN IF NOT EXISTS {quote(column.name)} {kind}"
+                )
+                continue
+            try:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"
+                )
+            except OperationalError as error:
+                if "duplicate column" not in str(error):
+                    raise
 
 
 def _stored(row) -> StoredVersion:

@@ -256,6 +256,9 @@ notifications = Table(
     Column("message", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("read_at", UtcDateTime),
+    # ``message``'s template and values (metamodel.messages): a page shows it in the
+    # reader's language. Added after release: older rows have none, and say ``message``.
+    Column("message_parts", JSON),
     Index("ix_crm_notifications_user", "user_id", "read_at"),
 )
 
