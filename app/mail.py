@@ -6,6 +6,10 @@ channel) once they are committed; the kinds in :data:`MAILED` go, as one e-mail
 each, to users who are active and have an e-mail address. An SMTP server that is
 down or refuses a message is logged (logger ``app.mail``) and changes nothing
 else: the in-app notification is saved either way, and the action stands.
+
+Each e-mail is in its reader's language (theirs, else the configured default),
+from the same catalogue as the pages, loaded here rather than through
+Flask-Babel: the deadline command mails outside any request.
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ import logging
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from babel.support import Translations
 from sqlalchemy import Engine, select
 
 from metamodel.errors import CrmError
+from metamodel.messages import Message
 from metamodel.system_tables import users
+from metamodel.text import localise
 from workflow_engine.notifications import Notice
 
 log = logging.getLogger(__name__)
@@ -30,12 +40,13 @@ log = logging.getLogger(__name__)
 # What is worth an e-mail: a decision to take or one taken. A copy for information,
 # a comment or a withdrawal stays in the app.
 MAILED = {
-    "assigned": "Approval needed",
-    "approved": "Approved",
-    "rejected": "Rejected",
-    "sent_back": "Sent back",
-    "escalated": "Approval overdue",
+    "assigned": Message("Approval needed"),
+    "approved": Message("Approved"),
+    "rejected": Message("Rejected"),
+    "sent_back": Message("Sent back"),
+    "escalated": Message("Approval overdue"),
 }
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 SUBJECT_LENGTH = 150
 # A sender may be a bare address or "Name <address>"; local domains (crm@localhost) are fine.
 ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -86,7 +97,9 @@ def mailer_from(settings: dict[str, Any], engine: Engine) -> Mailer | None:
     raw = settings.get("mail") or {}
     if not raw.get("enabled"):
         return None
-    return Mailer(MailSettings.parse(raw), engine)
+    languages = settings.get("languages") or ["en"]
+    default = settings.get("default_language") or "en"
+    return Mailer(MailSettings.parse(raw), engine, languages=languages, default_language=default)
 
 
 @dataclass(frozen=True)
@@ -94,38 +107,67 @@ class Recipient:
     username: str
     name: str | None
     email: str
+    language: str | None = None
 
 
 def recipients(engine: Engine, user_ids: set[int]) -> dict[int, Recipient]:
     """The active users among ``user_ids`` that have an e-mail address."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(users.c.id, users.c.username, users.c.display_name, users.c.email).where(
-                users.c.id.in_(sorted(user_ids)), users.c.active.is_(True)
-            )
+            select(
+                users.c.id, users.c.username, users.c.display_name, users.c.email, users.c.language
+            ).where(users.c.id.in_(sorted(user_ids)), users.c.active.is_(True))
         )
         return {
-            row.id: Recipient(row.username, row.display_name, row.email.strip())
+            row.id: Recipient(row.username, row.display_name, row.email.strip(), row.language)
             for row in rows
             if row.email and row.email.strip()
         }
 
 
-def compose(settings: MailSettings, notice: Notice, to: Recipient) -> EmailMessage:
+@lru_cache(maxsize=8)
+def catalogue(language: str) -> Callable[[str], str]:
+    """The interface's translations into ``language`` (English: the text as it is)."""
+    return Translations.load(str(TRANSLATIONS), [language], domain="messages").gettext
+
+
+def in_language(message: str, language: str) -> str:
+    """A message of the core (a Message) in ``language``; other text as it is."""
+    if not isinstance(message, Message):
+        return message
+    if language == "en":
+        return message.translated(catalogue(language))
+    return message.translated(catalogue(language), lambda text: localise(text, language))
+
+
+def compose(
+    settings: MailSettings, notice: Notice, to: Recipient, language: str = "en"
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = formataddr((to.name or to.username, to.email))
-    subject = f"{MAILED[notice.kind]}: {notice.message}"
+    said = in_language(notice.message, language)
+    subject = f"{in_language(MAILED[notice.kind], language)}: {said}"
     if len(subject) > SUBJECT_LENGTH:
         subject = subject[: SUBJECT_LENGTH - 1] + "…"
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.sender)[1].rpartition("@")[2])
     message["X-CRM-Notification"] = notice.kind
-    lines = [notice.message, "", f"Record: {notice.app} / {notice.entity} #{notice.record_id}"]
+    record = Message(
+        "Record: {app} / {entity} #{id}",
+        app=notice.app,
+        entity=notice.entity,
+        id=notice.record_id,
+    )
+    lines = [said, "", in_language(record, language)]
     if notice.approval_id is not None:
-        lines.append(f"Approval: #{notice.approval_id}")
-    lines += ["", f"You get this e-mail as {to.username}; it is also in your notifications."]
+        approval = Message("Approval: #{id}", id=notice.approval_id)
+        lines.append(in_language(approval, language))
+    footer = Message(
+        "You get this e-mail as {user}; it is also in your notifications.", user=to.username
+    )
+    lines += ["", in_language(footer, language)]
     message.set_content("\n".join(lines) + "\n")
     return message
 
@@ -133,9 +175,21 @@ def compose(settings: MailSettings, notice: Notice, to: Recipient) -> EmailMessa
 class Mailer:
     """A ``deliver`` channel for the workflow engine: notices in, e-mails out."""
 
-    def __init__(self, settings: MailSettings, engine: Engine):
+    def __init__(
+        self,
+        settings: MailSettings,
+        engine: Engine,
+        *,
+        languages: list[str] | None = None,
+        default_language: str = "en",
+    ):
         self.settings = settings
         self.engine = engine
+        self.languages = languages or ["en"]
+        self.default_language = default_language
+
+    def language_of(self, to: Recipient) -> str:
+        return to.language if to.language in self.languages else self.default_language
 
     def __call__(self, notices: list[Notice]) -> None:
         wanted = [n for n in notices if n.kind in MAILED]
@@ -143,7 +197,9 @@ class Mailer:
             return
         found = recipients(self.engine, {n.user_id for n in wanted})
         messages = [
-            compose(self.settings, n, found[n.user_id]) for n in wanted if n.user_id in found
+            compose(self.settings, n, to, self.language_of(to))
+            for n in wanted
+            if (to := found.get(n.user_id)) is not None
         ]
         if messages:
             self.send(messages)

@@ -39,6 +39,14 @@ class Message(str):
         message.params = params
         return message
 
+    def as_json(self) -> dict[str, Any]:
+        """The template and values as JSON, to keep a message (a notification) and
+        translate it when it is read: :func:`message_from_json` gives it back."""
+        return {
+            "template": self.template,
+            "params": {k: _as_json(v) for k, v in self.params.items()},
+        }
+
     def translated(
         self, translate: Callable[[str], str], localise_text: Callable[[Any], str] | None = None
     ) -> str:
@@ -89,6 +97,37 @@ def joined(labels: list[Label]) -> Label:
         },
         english,
     )
+
+
+def message_from_json(data: Any) -> Message | None:
+    """The message :meth:`Message.as_json` kept; None for anything else."""
+    template = data.get("template") if isinstance(data, dict) else None
+    params = data.get("params") if isinstance(data, dict) else None
+    if not isinstance(template, str) or not isinstance(params, dict):
+        return None
+    try:
+        return Message(template, **{k: _from_json(v) for k, v in params.items()})
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Message):
+        return value.as_json()
+    if isinstance(value, Label):
+        return {"label": value.text, "english": str(value)}
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "template" in value:
+            return message_from_json(value) or ""
+        if "label" in value:
+            return Label(value["label"], str(value.get("english", "")))
+    return value
 
 
 def _translated(

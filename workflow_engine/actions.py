@@ -71,7 +71,12 @@ def act(call: Call, task_id: int, action: str, payload: dict | None) -> Case:
         case.notify(
             [case.row["submitter_id"]],
             "comment",
-            f"{call.actor.username} commented on {case.title}: {comment}",
+            Message(
+                "{user} commented on {record}: {comment}",
+                user=call.actor.username,
+                record=case.title,
+                comment=comment,
+            ),
         )
     case.log(action, before, comment=comment, on_behalf_of=on_behalf, **details)
     return case
@@ -133,8 +138,12 @@ def _next_level(case: Case) -> None:
                 case.notify(
                     [opened["assignee_id"]],
                     "assigned",
-                    f"{case.call.actor.username} passed {case.title} on to you for approval "
-                    f"({case.transition.title})",
+                    Message(
+                        "{user} passed {record} on to you for approval ({transition})",
+                        user=case.call.actor.username,
+                        record=case.title,
+                        transition=case.transition.named,
+                    ),
                 )
 
 
@@ -150,9 +159,11 @@ def _send_back(case: Case, task: dict, to: Any, comment: str | None) -> dict:
         approvers = approvers_of(case.call, step, case.subject)
         if approvers:
             target = step
-    message = f"{case.call.actor.username} sent {case.title} back"
+    said = {"user": case.call.actor.username, "record": case.title}
     if comment:
-        message += f": {comment}"
+        message = Message("{user} sent {record} back: {comment}", comment=comment, **said)
+    else:
+        message = Message("{user} sent {record} back", **said)
     if target is None:
         close_as(case, "sent_back", comment)
         case.notify([case.row["submitter_id"]], "sent_back", message)
@@ -196,7 +207,12 @@ def _transfer(case: Case, task: dict, username: Any, comment: str | None) -> str
     case.notify(
         [new["assignee_id"]],
         "assigned",
-        f"{call.actor.username} handed you the approval of {case.title} ({case.transition.title})",
+        Message(
+            "{user} handed you the approval of {record} ({transition})",
+            user=call.actor.username,
+            record=case.title,
+            transition=case.transition.named,
+        ),
     )
     return username
 
@@ -234,7 +250,12 @@ def _add_approvers(case: Case, task: dict, names: Any, comment: str | None) -> l
     case.notify(
         opened,
         "assigned",
-        f"{call.actor.username} asks you to approve {case.title} too ({case.transition.title})",
+        Message(
+            "{user} asks you to approve {record} too ({transition})",
+            user=call.actor.username,
+            record=case.title,
+            transition=case.transition.named,
+        ),
     )
     return list(names)
 
@@ -276,7 +297,9 @@ def withdraw(call: Call, approval_id: int) -> Case:
     case.notify(
         [t["assignee_id"] for t in closed if t["kind"] == tasks.APPROVE],
         "withdrawn",
-        f"{call.actor.username} withdrew the approval of {case.title}",
+        Message(
+            "{user} withdrew the approval of {record}", user=call.actor.username, record=case.title
+        ),
     )
     case.log("withdraw", before)
     return case

@@ -27,8 +27,7 @@ import math
 from sqlalchemy.exc import IntegrityError
 
 from metamodel.jsonlogic import RuleError
-from metamodel.messages import Message
-from metamodel.text import localise
+from metamodel.messages import Label, Message
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
 
@@ -184,8 +183,12 @@ def enter(
         case.notify(
             copied,
             "cc",
-            f"{call.actor.username} asked for approval of {case.title}: "
-            f"{case.transition.title} (for your information)",
+            Message(
+                "{user} asked for approval of {record}: {transition} (for your information)",
+                user=call.actor.username,
+                record=case.title,
+                transition=case.transition.named,
+            ),
         )
     opened = [
         t["assignee_id"]
@@ -202,8 +205,13 @@ def _tell_assigned(case: Case, users: list[int], step: Step) -> None:
     case.notify(
         users,
         "assigned",
-        f"{submitter} asks you to approve {case.title}: {case.transition.title} "
-        f"(step {localise(step.label)})",
+        Message(
+            "{user} asks you to approve {record}: {transition} (step {step})",
+            user=submitter,
+            record=case.title,
+            transition=case.transition.named,
+            step=Label(step.label),
+        ),
     )
 
 
@@ -279,7 +287,9 @@ def complete(case: Case, comment: str | None) -> None:
         values=values,
         comment=comment,
     )
-    message = f"{case.title} was approved: {case.transition.title}"
+    message = Message(
+        "{record} was approved: {transition}", record=case.title, transition=case.transition.named
+    )
     case.notify([case.row["submitter_id"], *_copied(case), *_watchers(case)], "approved", message)
 
 
@@ -290,9 +300,13 @@ def fail(case: Case, comment: str | None) -> None:
     tasks.close(call, case.all_tasks, kind=None)
     target = case.transition.reject_to or case.row["from_state"]
     case.record = move(call, case.runtime, case.workflow, case.record, target, comment=comment)
-    message = f"{case.title} was rejected by {call.actor.username}: {case.transition.title}"
+    said = {"record": case.title, "user": call.actor.username, "transition": case.transition.named}
     if comment:
-        message += f" — {comment}"
+        message = Message(
+            "{record} was rejected by {user}: {transition} — {comment}", comment=comment, **said
+        )
+    else:
+        message = Message("{record} was rejected by {user}: {transition}", **said)
     case.notify([case.row["submitter_id"], *_copied(case), *_watchers(case)], "rejected", message)
 
 

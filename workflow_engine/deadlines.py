@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select, update
 
+from metamodel.messages import Message
 from metamodel.system_tables import approval_tasks, approvals
 from records.actor import SYSTEM
 from records.service import Records
@@ -102,13 +103,21 @@ def escalate(call: Call, approval_id: int) -> int:
     ]
     opened = [new["assignee_id"] for new in tasks.create(call, case.all_tasks, rows)]
     if opened:
-        message = (
-            f"the approval of {case.title} ({case.transition.title}, step {step.name}) is "
-            f"overdue with {late_names}; it is escalated to you and you may decide the step"
+        message = Message(
+            "the approval of {record} ({transition}, step {step}) is overdue with {users}; "
+            "it is escalated to you and you may decide the step",
+            record=case.title,
+            transition=case.transition.named,
+            step=step.name,
+            users=late_names,
         )
         case.notify(opened, "escalated", message)
     else:
-        message = f"your approval of {case.title} ({case.transition.title}) is overdue"
+        message = Message(
+            "your approval of {record} ({transition}) is overdue",
+            record=case.title,
+            transition=case.transition.named,
+        )
         case.notify([t["assignee_id"] for t in marked], "escalated", message)
     case.log(
         "escalate",

@@ -262,7 +262,12 @@ class Workflows:
             call,
             users,
             "transition",
-            f"{call.actor.username} moved {record_title(runtime, record)}: {transition.title}",
+            Message(
+                "{user} moved {record}: {transition}",
+                user=call.actor.username,
+                record=record_title(runtime, record),
+                transition=transition.named,
+            ),
             app=runtime.app_name,
             entity=runtime.name,
             record_id=record["id"],

@@ -8,6 +8,10 @@ told about their own action.
 Each notification a call saves is also kept on the call as a :class:`Notice`, so
 the engine can hand them to a delivery channel (e-mail) once the transaction
 has committed: nobody is mailed about a change that was rolled back.
+
+A notification's text is a :class:`~metamodel.messages.Message`: its English is
+stored (and is what the API says), and so are its template and values, so a
+page shows it in the reader's language.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select, update
 
+from metamodel.messages import Message, message_from_json
 from metamodel.system_tables import notifications
 from records.serialize import json_value
 
@@ -63,7 +68,8 @@ def send(
             "entity": entity,
             "record_id": record_id,
             "approval_id": approval_id,
-            "message": message,
+            "message": str(message),
+            "message_parts": message.as_json() if isinstance(message, Message) else None,
             "created_at": call.now,
         }
         for user in recipients
@@ -78,7 +84,15 @@ def listed(conn: Connection, user_id: int, *, unread_only: bool, limit: int) -> 
     if unread_only:
         query = query.where(notifications.c.read_at.is_(None))
     rows = conn.execute(query.order_by(notifications.c.id.desc()).limit(limit))
-    return [json_value(dict(row._mapping)) for row in rows]
+    return [_listed(dict(row._mapping)) for row in rows]
+
+
+def _listed(row: dict) -> dict:
+    """The notification as the API shows it; ``message`` is a Message where one was kept."""
+    parts = row.pop("message_parts")
+    item = json_value(row)
+    item["message"] = message_from_json(parts) or item["message"]
+    return item
 
 
 def unread(conn: Connection, user_id: int) -> int:

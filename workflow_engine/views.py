@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from metamodel.messages import Label, Message
 from metamodel.text import localise
 from records.runtime import EntityRuntime
 from records.serialize import json_value
@@ -11,12 +12,15 @@ from .calls import Call
 from .definitions import Workflow
 
 
-def record_title(runtime: EntityRuntime, record: dict) -> str:
+def record_title(runtime: EntityRuntime, record: dict) -> Message:
     """How messages name a record: its entity and title, e.g. "deal 'Big order' (#3)"."""
     title_field = runtime.entity.title_field
     title = record.get(title_field) if title_field else None
-    name = localise(runtime.entity.label).lower()
-    return f"{name} '{title}' (#{record['id']})" if title else f"{name} #{record['id']}"
+    label = runtime.entity.label
+    entity = Label(label, localise(label).lower())
+    if title:
+        return Message("{entity} '{title}' (#{id})", entity=entity, title=title, id=record["id"])
+    return Message("{entity} #{id}", entity=entity, id=record["id"])
 
 
 def approval_view(

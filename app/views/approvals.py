@@ -38,7 +38,7 @@ from workflow_engine.inbox import BOXES
 
 from ..api.errors import status_of
 from ..api.service import records_service, workflows_service
-from ..i18n import language, reason
+from ..i18n import language, reason, translated
 from ..identity import page_actor
 from ..navigation import NavLink, add_nav_link, counts_out_of_band
 from . import inbox_rows, workflow_diagram, workflow_panel
@@ -468,7 +468,10 @@ def _inbox_answer(context: dict, status: int):
 @blueprint.get("/notifications")
 def notifications():
     actor = page_actor()
-    items = flow().notifications(actor, limit=NOTIFICATIONS_LIMIT)
+    items = [
+        {**item, "message": translated(item["message"])}
+        for item in flow().notifications(actor, limit=NOTIFICATIONS_LIMIT)
+    ]
     return render_page(
         "workflow/notifications.html",
         None,

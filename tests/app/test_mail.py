@@ -12,11 +12,13 @@ import logging
 import socket
 
 import pytest
+from sqlalchemy import update
 
 from app import accounts
 from app.mail import Mailer, MailSettings, mailer_from
 from metamodel import publish, store
 from metamodel.errors import CrmError
+from metamodel.system_tables import users
 from workflow_engine.notifications import Notice
 
 from .smtp_sink import SmtpSink
@@ -126,6 +128,25 @@ def test_assignments_and_decisions_are_mailed(start, sink):
     (rejected,) = sink.received
     assert rejected.rcpt_to == ["li@example.com"]
     assert rejected.message["Subject"].startswith("Rejected: deal 'Big order'")
+
+
+def test_each_reader_is_mailed_in_their_language(start, sink):
+    app, as_ = start(**mail_settings(sink.port))
+    engine = app.extensions["crm"].engine
+    with engine.begin() as conn:
+        conn.execute(update(users).where(users.c.username == "wang").values(language="zh"))
+    deal = new_deal(as_, 20)
+    assert as_["li"].post(f"/deal/{deal}/transitions/request_discount").status_code == 200
+    mails = {r.rcpt_to[0]: r.message for r in sink.received}
+    wang = mails["wang@example.com"]
+    assert wang["Subject"] == (
+        f"待您审批: li 请您审批商机“Big order”（#{deal}）：申请折扣审批（步骤 Manager）"
+    )
+    body = wang.get_content()
+    assert f"记录：sales_pipeline / deal #{deal}" in body
+    assert "您以 wang 的身份收到这封邮件；它也在您的通知中。" in body
+    # boss chose no language: the configured default, English.
+    assert mails["boss@example.com"]["Subject"].startswith("Approval needed: li asks you")
 
 
 def test_a_refused_action_sends_nothing(start, sink):

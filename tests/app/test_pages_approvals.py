@@ -671,6 +671,31 @@ def test_htmx_decisions_update_the_navigation_counts_in_place(as_, flow, people,
     assert counts_swapped_in(page(wang.get("/approvals"))) == {}
 
 
+def test_notifications_are_shown_in_the_readers_language(web_app, as_, flow, people, make_deal):
+    deal = make_deal(10, "Notified")
+    fire(as_("li"), deal)
+    wang = Browser(web_app, "wang", "zh")
+    html = said(page(wang.get("/notifications")))
+    assert f"li 请您审批商机“Notified”（#{deal}）：申请折扣审批（步骤 " in html, html[
+        html.index("wf-notifications") :
+    ][:600]
+    (task,) = waiting_tasks(flow, people["wang"])
+    page(wang.post(f"/approvals/tasks/{task}/reject", {"comment": "太低"}))
+    html = said(page(as_("li").get("/notifications")))  # li reads English
+    assert (
+        f"deal 'Notified' (#{deal}) was rejected by wang: Request discount approval — 太低" in html
+    )
+    li = Browser(web_app, "li", "zh")
+    html = said(page(li.get("/notifications")))
+    assert f"商机“Notified”（#{deal}）被 wang 驳回：申请折扣审批——太低" in html
+    # The API says the English, whatever the reader's language.
+    api = wang.client.get("/api/v1/notifications", headers={"Accept-Language": "zh-CN"})
+    assert api.status_code == 200
+    assert api.get_json()["items"][0]["message"].startswith(
+        "li asks you to approve deal 'Notified'"
+    )
+
+
 def test_notifications_are_listed_and_marked_read(as_, flow, people, make_deal):
     fire(as_("li"), make_deal(10, "Notified"))
     wang = as_("wang")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import pickle
 
@@ -11,7 +12,7 @@ import pytest
 from metamodel import field_types
 from metamodel.errors import Problem
 from metamodel.field_types import ValueProblem
-from metamodel.messages import Label, Message, joined
+from metamodel.messages import Label, Message, joined, message_from_json
 from metamodel.text import localise
 
 CATALOGUE = {
@@ -69,6 +70,34 @@ def test_a_label_says_its_english_and_is_shown_in_the_users_language():
     assert outer.translated(lambda t: t, in_chinese) == "商机 waits; later"
     again = pickle.loads(pickle.dumps(deal))
     assert again == "deal" and again.text == {"en": "Deal", "zh": "商机"}
+
+
+def test_a_message_kept_as_json_comes_back_whole():
+    deal = Label({"en": "Deal", "zh": "商机"}, "deal")
+    record = Message("{entity} '{title}' (#{id})", entity=deal, title="Pumps", id=3)
+    message = Message(
+        "{user} commented on {record}: {comment}", user="li", record=record, comment="ok"
+    )
+    kept = json.loads(json.dumps(message.as_json()))
+    again = message_from_json(kept)
+    assert again == message == "li commented on deal 'Pumps' (#3): ok"
+    catalogue = {
+        "{user} commented on {record}: {comment}": "{user} 评论了{record}：{comment}",
+        "{entity} '{title}' (#{id})": "{entity}“{title}”（#{id}）",
+    }
+    assert again.translated(catalogue.get, in_chinese) == "li 评论了商机“Pumps”（#3）：ok"
+    # Values that are not JSON are kept as their text.
+    assert message_from_json(Message("at {when}", when=dt.date(2026, 11, 22)).as_json()) == (
+        "at 2026-11-22"
+    )
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [None, "text", {}, {"template": 3, "params": {}}, {"template": "{a}", "params": {"b": 1}}],
+)
+def test_anything_else_kept_is_no_message(kept):
+    assert message_from_json(kept) is None
 
 
 def test_labels_are_listed_in_each_of_their_languages():
