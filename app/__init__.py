@@ -50,7 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.undefined = StrictUndefined
 
     from . import api, errors, i18n, identity, navigation, security
-    from .views import admin, approvals, auth, home, lists, public_forms, record_pages
+    from .views import admin, approvals, auth, delegations, home, lists, public_forms, record_pages
     from .views import dashboards as dashboard_pages
 
     security.init_app(app)
@@ -63,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(lists.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(approvals.blueprint)
+    app.register_blueprint(delegations.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(dashboard_pages.blueprint)
     app.register_blueprint(record_pages.blueprint)

@@ -61,6 +61,8 @@ def create(
         raise ValidationFailed(
             [Problem("/ends_at", Message("the period must end after it starts"))]
         )
+    if ends_at <= now:
+        raise ValidationFailed([Problem("/ends_at", Message("the period must end in the future"))])
     new_id = conn.execute(
         insert(delegations)
         .values(

@@ -210,6 +210,17 @@ def workflow_components(spec: APISpec) -> None:
             }
         ),
     )
+    schemas.schema(
+        "Delegation",
+        _object(
+            {
+                "id": ID,
+                "delegate": {**STRING, "description": "the user who takes the tasks"},
+                "starts_at": MOMENT,
+                "ends_at": MOMENT,
+            }
+        ),
+    )
 
 
 # --- one entity's records -------------------------------------------------------------
@@ -482,6 +493,74 @@ def workflow_paths(spec: APISpec) -> None:
                 "responses": _responses(
                     _ok("how many were marked", _object({"marked": COUNT})), 400, 413, 422
                 ),
+            }
+        },
+    )
+    delegation_paths(spec)
+
+
+def delegation_paths(spec: APISpec) -> None:
+    spec.path(
+        path=f"{PREFIX}/delegations",
+        operations={
+            "get": {
+                "operationId": "delegations.list",
+                "summary": "The caller's delegations, the latest start first",
+                "responses": _responses(
+                    _ok(
+                        "the delegations, past ones included",
+                        _object({"items": {"type": "array", "items": ref("Delegation")}}),
+                    ),
+                ),
+            },
+            "post": {
+                "operationId": "delegations.create",
+                "summary": "Hand the caller's approval tasks of a period to another user",
+                "description": "Tasks assigned to the caller between starts_at (default: now) "
+                "and ends_at go to the delegate, who acts on the caller's behalf. The "
+                "delegate is an active user other than the caller; the period ends after it "
+                "starts, and in the future (422 otherwise).",
+                "requestBody": {
+                    "required": True,
+                    **json_content(
+                        {
+                            "type": "object",
+                            "required": ["delegate", "ends_at"],
+                            "properties": {
+                                "delegate": {**STRING, "description": "a username"},
+                                "starts_at": MOMENT,
+                                "ends_at": MOMENT,
+                            },
+                            "additionalProperties": False,
+                        }
+                    ),
+                },
+                "responses": _responses(
+                    {201: {"description": "delegated", **json_content(ref("Delegation"))}},
+                    400,
+                    413,
+                    422,
+                ),
+            },
+        },
+    )
+    spec.path(
+        path=f"{PREFIX}/delegations/{{delegation_id}}/end",
+        parameters=[
+            {
+                "name": "delegation_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                "example": 1,
+            }
+        ],
+        operations={
+            "post": {
+                "operationId": "delegations.end",
+                "summary": "End a delegation now; one not begun yet never begins",
+                "description": "The caller's own delegations; an admin may end anyone's (403).",
+                "responses": _responses(_ok("ended", _object({"ended": ID})), 403, 404),
             }
         },
     )

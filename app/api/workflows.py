@@ -1,4 +1,5 @@
-"""Workflow endpoints: a record's transitions and approval, approval tasks, notifications.
+"""Workflow endpoints: a record's transitions and approval, approval tasks, notifications,
+and the caller's delegations (who takes their approval tasks while they are away).
 
 Every rule is the workflow engine's (``workflow_engine.Workflows``); these views
 read the request, check its shape and shape the answer. A refused transition is
@@ -14,8 +15,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from metamodel.errors import NotFound, Problem
+from metamodel.field_types import ValueProblem, coerce_datetime
 from metamodel.pointer import escape
 from records.errors import ValidationFailed
+from records.serialize import json_value
 from workflow_engine.actions import ACTIONS
 
 from .auth import current_actor
@@ -185,3 +188,51 @@ def mark_notifications_read():
         if problems:
             raise ValidationFailed(problems)
     return jsonify({"marked": workflows_service().mark_read(current_actor(), ids)})
+
+
+# --- delegation -----------------------------------------------------------------------
+
+
+@blueprint.get("/delegations")
+def list_delegations():
+    """The caller's delegations, the latest start first (past ones included)."""
+    return jsonify({"items": json_value(workflows_service().delegations(current_actor()))})
+
+
+@blueprint.post("/delegations")
+def create_delegation():
+    """Hand the caller's approval tasks of a period to another user."""
+    actor = current_actor()
+    body = payload("delegate", "starts_at", "ends_at")
+    problems = []
+    delegate = body.get("delegate")
+    if not isinstance(delegate, str) or not delegate.strip():
+        problems.append(Problem("/delegate", "name the user who takes your tasks (a username)"))
+    flow = workflows_service()
+    starts_at = _moment(body, "starts_at", problems, default=flow.records.clock())
+    ends_at = _moment(body, "ends_at", problems)
+    if problems:
+        raise ValidationFailed(problems)
+    made = flow.delegate(actor, delegate.strip(), starts_at, ends_at)
+    return jsonify(json_value(made)), 201
+
+
+@blueprint.post(f"/delegations/<int(min=1, max={MAX_ID}):delegation_id>/end")
+def end_delegation(delegation_id: int):
+    """End a delegation now (one not begun yet never begins); the caller's own, or any for an
+    admin."""
+    workflows_service().end_delegation(current_actor(), delegation_id)
+    return jsonify({"ended": delegation_id})
+
+
+def _moment(body: dict[str, Any], key: str, problems: list[Problem], default=None):
+    value = body.get(key)
+    if value is None:
+        if default is None:
+            problems.append(Problem(f"/{key}", "is required: a date and time (ISO 8601)"))
+        return default
+    try:
+        return coerce_datetime(value, {})
+    except ValueProblem as problem:
+        problems.append(Problem(f"/{key}", problem.message))
+        return None

@@ -32,6 +32,7 @@ PEOPLE = [
 ]
 APPROVALS = "/api/v1/approvals"
 NOTIFICATIONS = "/api/v1/notifications"
+DELEGATIONS = "/api/v1/delegations"
 
 
 @pytest.fixture
@@ -441,6 +442,46 @@ def test_notifications_list_and_mark_read(as_, make_deal):
     assert ok(as_["boss"].get(NOTIFICATIONS))["items"][0]["read_at"] is not None
 
 
+def test_a_user_delegates_their_tasks_for_a_period_and_ends_it(as_, make_deal):
+    until = "2099-01-01T00:00:00Z"
+    made = ok(as_["wang"].post(DELEGATIONS, json={"delegate": "zhao", "ends_at": until}), 201)
+    assert made["delegate"] == "zhao" and made["ends_at"].startswith("2099-01-01T00:00:00")
+    assert ok(as_["wang"].get(DELEGATIONS)) == {"items": [made]}
+    assert ok(as_["zhao"].get(DELEGATIONS)) == {"items": []}
+    # A task of wang's in the period goes to zhao, on wang's behalf.
+    deal = make_deal(10)
+    ok(fire(as_["li"], deal))
+    assert waiting(as_["wang"]) == [] and len(waiting(as_["zhao"])) == 1
+    tasks = ok(as_["zhao"].get(f"/deal/{deal}/approval"))["steps"][0]["tasks"]
+    assert ("zhao", "wang") in [(t["assignee"], t["on_behalf_of"]) for t in tasks]
+    assert "wang" not in [t["assignee"] for t in tasks]
+    # What the engine refuses, each at its key.
+    assert_error(as_["wang"].post(DELEGATIONS, json={}), 422, "/delegate")
+    assert_error(as_["wang"].post(DELEGATIONS, json={"delegate": "zhao"}), 422, "/ends_at")
+    soon = {"delegate": "zhao", "starts_at": "soon", "ends_at": until}
+    assert_error(as_["wang"].post(DELEGATIONS, json=soon), 422, "/starts_at")
+    past = {"delegate": "zhao", "ends_at": "2020-01-01T00:00:00Z"}
+    assert_error(as_["wang"].post(DELEGATIONS, json=past), 422, "/ends_at")
+    over = {"delegate": "zhao", "starts_at": "2019-01-01T00:00:00Z", "ends_at": "2020-01-01"}
+    response = as_["wang"].post(DELEGATIONS, json=over)
+    assert_error(response, 422, "/ends_at")
+    assert response.get_json()["errors"][0]["message"] == "the period must end in the future"
+    myself = {"delegate": "wang", "ends_at": until}
+    assert_error(as_["wang"].post(DELEGATIONS, json=myself), 422, "/delegate")
+    nobody = {"delegate": "nobody", "ends_at": until}
+    assert_error(as_["wang"].post(DELEGATIONS, json=nobody), 422, "/delegate")
+    extra = {"delegate": "zhao", "ends_at": until, "reason": "leave"}
+    assert_error(as_["wang"].post(DELEGATIONS, json=extra), 422, "/reason")
+    # Only wang (or an admin) ends it; then his tasks are his again.
+    assert_error(as_["li"].post(f"{DELEGATIONS}/{made['id']}/end"), 403)
+    assert_error(as_["wang"].post(f"{DELEGATIONS}/999999/end"), 404)
+    assert ok(as_["wang"].post(f"{DELEGATIONS}/{made['id']}/end")) == {"ended": made["id"]}
+    (ended,) = ok(as_["wang"].get(DELEGATIONS))["items"]
+    assert ended["ends_at"] < until
+    ok(fire(as_["li"], make_deal(15)))
+    assert len(waiting(as_["wang"])) == 1
+
+
 def test_openapi_describes_the_workflow_endpoints(as_):
     spec = ok(as_["li"].get("/api/v1/openapi.json"))
     base = f"/api/v1/records/{APP}/deal/{{id}}"
@@ -453,6 +494,8 @@ def test_openapi_describes_the_workflow_endpoints(as_):
         "/api/v1/approvals/{task_id}/{action}",
         "/api/v1/notifications",
         "/api/v1/notifications/read",
+        "/api/v1/delegations",
+        "/api/v1/delegations/{delegation_id}/end",
     ):
         assert path in spec["paths"], path
     assert f"/api/v1/records/{APP}/account/{{id}}/transitions" not in spec["paths"]
@@ -470,6 +513,6 @@ def test_openapi_describes_the_workflow_endpoints(as_):
         "discount_approval.reopen",
     }
     assert "404" in spec["paths"][f"{base}/approval"]["get"]["responses"]
-    for schema in ("Transition", "Approval", "ApprovalTask", "Outcome", "InboxItem"):
+    for schema in ("Transition", "Approval", "ApprovalTask", "Outcome", "InboxItem", "Delegation"):
         assert schema in spec["components"]["schemas"]
     schemathesis.openapi.from_dict(spec).validate()

@@ -671,6 +671,42 @@ def test_htmx_decisions_update_the_navigation_counts_in_place(as_, flow, people,
     assert counts_swapped_in(page(wang.get("/approvals"))) == {}
 
 
+def test_a_user_delegates_on_the_page_and_ends_it(web_app, as_, flow, people, make_deal):
+    wang = Browser(web_app, "wang", "zh")
+    assert 'id="delegation-link"' in page(wang.get("/approvals"))
+    html = said(page(wang.get("/approvals/delegations")))
+    assert "您还没有委托过审批。" in html
+    assert '<option value="zhao">' in html and '<option value="wang">' not in html
+    # Refusals beside the form, in Chinese, with what was typed kept.
+    past = {"delegate": "zhao", "ends_at": "2020-01-01T09:00"}
+    html = said(page(wang.post("/approvals/delegations", past, htmx=False), 422))
+    assert "结束时间必须晚于开始时间" in html and 'value="2020-01-01T09:00"' in html
+    nobody = {"delegate": "nobody", "ends_at": "2099-01-01T09:00"}
+    html = said(page(wang.post("/approvals/delegations", nobody, htmx=False), 422))
+    assert "没有在职用户“nobody”" in html and 'value="nobody"' in html
+    blank = said(page(wang.post("/approvals/delegations", {"delegate": "zhao"}, htmx=False), 422))
+    assert "请选择日期和时间" in blank
+    # Delegated: the period is read and shown in the user's time zone.
+    until = {"delegate": "zhao", "ends_at": "2099-01-01T09:00"}
+    response = wang.post("/approvals/delegations", until, htmx=False)
+    assert response.status_code == 302
+    html = said(page(wang.get("/approvals/delegations")))
+    assert "到 2099-01-01 09:00，您的审批任务将交给 zhao。" in html
+    (made,) = flow.delegations(people["wang"])
+    assert f'data-delegation="{made["id"]}" class="current"' in html and "生效中" in html
+    fire(as_("li"), make_deal(10))
+    assert (
+        waiting_tasks(flow, people["wang"]) == [] and len(waiting_tasks(flow, people["zhao"])) == 1
+    )
+    # Only wang ends it.
+    assert as_("li").post(f"/approvals/delegations/{made['id']}/end", htmx=False).status_code == 403
+    response = wang.post(f"/approvals/delegations/{made['id']}/end", htmx=False)
+    assert response.status_code == 302
+    html = said(page(wang.get("/approvals/delegations")))
+    assert "委托已结束：审批任务重新由您本人处理。" in html and "已结束" in html
+    assert flow.delegations(people["wang"])[0]["ends_at"] < made["ends_at"]
+
+
 def test_notifications_are_shown_in_the_readers_language(web_app, as_, flow, people, make_deal):
     deal = make_deal(10, "Notified")
     fire(as_("li"), deal)

@@ -76,3 +76,26 @@ def test_li_asks_for_a_discount_and_wang_approves_from_the_inbox(page, live_serv
     expect(page.locator('.wf-step-list [aria-current="step"]')).to_contain_text("Finance")
     screenshot(page, "approvals-diagram")
     assert page.console.errors == []
+
+
+def test_wang_delegates_his_approvals_while_away_and_ends_it(page, live_server, web_app):
+    base = live_server.url
+    sign_in(page, base, "wang")
+    page.goto(f"{base}/approvals")
+    page.click("#delegation-link")
+    expect(page.locator("h1")).to_have_text("Delegation")
+    form = page.locator("#delegate-form")
+    form.locator("input[name=delegate]").fill("li")
+    # The browser's own date and time picker: its value is the wall time typed.
+    form.locator("input[name=ends_at]").fill("2099-01-01T09:00")
+    form.locator("button", has_text="Delegate").click()
+    expect(page.locator(".flash-success")).to_contain_text("Your approval tasks go to li")
+    expect(page.locator(".flash-success")).to_contain_text("until 2099-01-01 09:00")
+    row = page.locator(".wf-delegations tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("In effect")
+    screenshot(page, "approvals-delegation")
+    row.locator("button", has_text="End now").click()
+    expect(page.locator(".flash-success")).to_contain_text("The delegation is ended")
+    expect(page.locator(".wf-delegations tbody tr")).to_contain_text("Ended")
+    assert page.console.errors == []
