@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
         "password": None,
         "starttls": False,
         "timeout": 10,  # seconds to wait for the SMTP server
+        "site_url": None,  # where staff open the CRM (https://crm.example.com): mails link there
     },
     "dashboards": {
         # Dashboard pages show snapshots; one older than this is refreshed when shown.

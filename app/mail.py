@@ -25,6 +25,7 @@ from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel.support import Translations
 from sqlalchemy import Engine, select
@@ -61,6 +62,7 @@ class MailSettings:
     password: str | None = None
     starttls: bool = False
     timeout: float = 10.0
+    site_url: str | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> MailSettings:
@@ -81,7 +83,17 @@ class MailSettings:
         timeout = raw.get("timeout", 10.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise CrmError("must be a number of seconds above 0", "/mail/timeout")
+        site_url = raw.get("site_url")
+        if site_url is not None:
+            parts = urlsplit(site_url) if isinstance(site_url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise CrmError(
+                    f"{site_url!r} is not the address of the CRM, e.g. https://crm.example.com",
+                    "/mail/site_url",
+                )
+            site_url = site_url.strip().rstrip("/")
         return cls(
+            site_url=site_url,
             smtp_host=host.strip(),
             smtp_port=port,
             sender=sender.strip(),
@@ -164,6 +176,10 @@ def compose(
     if notice.approval_id is not None:
         approval = Message("Approval: #{id}", id=notice.approval_id)
         lines.append(in_language(approval, language))
+    if settings.site_url:
+        # The record's page, where its approval is decided too.
+        address = f"{settings.site_url}/a/{notice.app}/{notice.entity}/{notice.record_id}"
+        lines.append(in_language(Message("Open: {url}", url=address), language))
     footer = Message(
         "You get this e-mail as {user}; it is also in your notifications.", user=to.username
     )

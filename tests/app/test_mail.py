@@ -117,6 +117,7 @@ def test_assignments_and_decisions_are_mailed(start, sink):
     assert mail.message["X-CRM-Notification"] == "assigned"
     body = mail.message.get_content()
     assert f"Record: sales_pipeline / deal #{deal}" in body
+    assert "Open: " not in body  # no site_url: nowhere to link to
 
     sink.received.clear()
     task = as_["wang"].get("/api/v1/approvals?mine=1").get_json()["items"][0]["id"]
@@ -131,7 +132,7 @@ def test_assignments_and_decisions_are_mailed(start, sink):
 
 
 def test_each_reader_is_mailed_in_their_language(start, sink):
-    app, as_ = start(**mail_settings(sink.port))
+    app, as_ = start(**mail_settings(sink.port, site_url="https://crm.example.com"))
     engine = app.extensions["crm"].engine
     with engine.begin() as conn:
         conn.execute(update(users).where(users.c.username == "wang").values(language="zh"))
@@ -145,6 +146,7 @@ def test_each_reader_is_mailed_in_their_language(start, sink):
     body = wang.get_content()
     assert f"记录：sales_pipeline / deal #{deal}" in body
     assert "您以 wang 的身份收到这封邮件；它也在您的通知中。" in body
+    assert f"打开：https://crm.example.com/a/sales_pipeline/deal/{deal}" in body
     # boss chose no language: the configured default, English.
     assert mails["boss@example.com"]["Subject"].startswith("Approval needed: li asks you")
 
@@ -194,6 +196,12 @@ def test_mail_settings_are_checked(db_url, tmp_path):
         MailSettings.parse(mail_settings(25, starttls="yes"))
     assert tls.value.path == "/mail/starttls"
     assert MailSettings.parse(mail_settings(25, sender="crm@localhost")).sender == "crm@localhost"
+    for bad in ("crm.example.com", "ftp://crm.example.com", "https://", 3):
+        with pytest.raises(CrmError) as site:
+            MailSettings.parse(mail_settings(25, site_url=bad))
+        assert site.value.path == "/mail/site_url"
+    site = MailSettings.parse(mail_settings(25, site_url=" https://crm.example.com/ "))
+    assert site.site_url == "https://crm.example.com"
     with pytest.raises(CrmError, match="not a port number"):
         make_app(db_url, tmp_path, mail=mail_settings("25x"))
 
