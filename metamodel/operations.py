@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import quoted_name
 from sqlalchemy.types import TypeEngine
 
 from .identifiers import physical_name
+from .messages import Message
 
 if TYPE_CHECKING:
     from .ddl import Migrator
@@ -44,7 +45,7 @@ class CreateTable(Operation):
     what: str
 
     def describe(self):
-        return f"create {self.what} (table {self.table.name})"
+        return Message("create {what} (table {table})", what=self.what, table=self.table.name)
 
     def apply(self, m):
         # Foreign keys are added later, once every table of the plan exists.
@@ -59,7 +60,12 @@ class RenameTable(Operation):
     what: str
 
     def describe(self):
-        return f"rename {self.what} (table {self.old} to {self.new}), keeping its records"
+        return Message(
+            "rename {what} (table {old} to {new}), keeping its records",
+            what=self.what,
+            old=self.old,
+            new=self.new,
+        )
 
     def apply(self, m):
         m.op.rename_table(m.name(self.old), m.name(self.new))
@@ -85,7 +91,7 @@ class AddColumn(Operation):
     what: str
 
     def describe(self):
-        return f"add {self.what}"
+        return Message("add {what}", what=self.what)
 
     def apply(self, m):
         column = self.column._copy()
@@ -101,7 +107,7 @@ class RenameColumn(Operation):
     what: str
 
     def describe(self):
-        return f"rename {self.what}, keeping its values"
+        return Message("rename {what}, keeping its values", what=self.what)
 
     def apply(self, m):
         m.op.alter_column(m.name(self.table), m.name(self.old), new_column_name=m.name(self.new))
@@ -116,7 +122,9 @@ class SetNullable(Operation):
     what: str
 
     def describe(self):
-        return f"{'allow' if self.nullable else 'require'} a value in {self.what}"
+        if self.nullable:
+            return Message("allow a value in {what}", what=self.what)
+        return Message("require a value in {what}", what=self.what)
 
     def apply(self, m):
         m.alter_column(
@@ -132,7 +140,11 @@ class Backfill(Operation):
     what: str
 
     def describe(self):
-        return f"fill {self.what} with {self.value!r} in every existing record"
+        return Message(
+            "fill {what} with {value} in every existing record",
+            what=self.what,
+            value=repr(self.value),
+        )
 
     def apply(self, m):
         column = self.table.c[self.column]
@@ -155,7 +167,7 @@ class ConvertColumn(Operation):
     rows: int = 0
 
     def describe(self):
-        return f"convert {self.what} ({self.rows} values)"
+        return Message("convert {what} ({rows} values)", what=self.what, rows=self.rows)
 
     def apply(self, m):
         table_name = self.old_table.name
@@ -182,7 +194,7 @@ class DropIndex(Operation):
     index: Index
 
     def describe(self):
-        return f"drop index {self.index.name}"
+        return Message("drop index {index}", index=self.index.name)
 
     def apply(self, m):
         m.drop_index(self.index)
@@ -193,9 +205,14 @@ class CreateIndex(Operation):
     index: Index
 
     def describe(self):
-        kind = "unique index" if self.index.unique else "index"
-        columns = ", ".join(c.name for c in self.index.columns)
-        return f"create {kind} {self.index.name} on {self.index.table.name} ({columns})"
+        said = {
+            "index": self.index.name,
+            "table": self.index.table.name,
+            "columns": ", ".join(c.name for c in self.index.columns),
+        }
+        if self.index.unique:
+            return Message("create unique index {index} on {table} ({columns})", **said)
+        return Message("create index {index} on {table} ({columns})", **said)
 
     def apply(self, m):
         m.create_index(self.index)
@@ -210,7 +227,12 @@ class CreateExtension(Operation):
     purpose: str
 
     def describe(self):
-        return f"install the PostgreSQL extension {self.name} in {self.schema} ({self.purpose})"
+        return Message(
+            "install the PostgreSQL extension {name} in {schema} ({purpose})",
+            name=self.name,
+            schema=self.schema,
+            purpose=self.purpose,
+        )
 
     def apply(self, m):
         name, schema = m.quote(self.name), m.quote(self.schema)
@@ -228,7 +250,12 @@ class CreateTrigramIndex(Operation):
     what: str
 
     def describe(self):
-        return f"create search index {self.name} on {self.table} (trigrams of {self.what})"
+        return Message(
+            "create search index {index} on {table} (trigrams of {what})",
+            index=self.name,
+            table=self.table,
+            what=self.what,
+        )
 
     def apply(self, m):
         table = Table(m.name(self.table), MetaData(), Column(m.name(self.column), Text))
@@ -248,7 +275,7 @@ class DropSearchIndex(Operation):
     name: str
 
     def describe(self):
-        return f"drop search index {self.name}"
+        return Message("drop search index {index}", index=self.name)
 
     def apply(self, m):
         m.execute_sql(f"DROP INDEX {m.quote(self.name)}")
@@ -264,10 +291,11 @@ class CreateSearchTable(Operation):
     statements: list[str]
 
     def describe(self):
-        columns = ", ".join(self.columns)
-        return (
-            f"create search index {self.name} on '{self.entity}' ({columns}) "
-            "and fill it from every record"
+        return Message(
+            "create search index {index} on '{entity}' ({columns}) and fill it from every record",
+            index=self.name,
+            entity=self.entity,
+            columns=", ".join(self.columns),
         )
 
     def apply(self, m):
@@ -281,7 +309,7 @@ class DropSearchTable(Operation):
     triggers: tuple[str, ...]
 
     def describe(self):
-        return f"drop search index {self.name}"
+        return Message("drop search index {index}", index=self.name)
 
     def apply(self, m):
         for trigger in self.triggers:
@@ -294,7 +322,7 @@ class DropForeignKey(Operation):
     constraint: ForeignKeyConstraint
 
     def describe(self):
-        return f"drop foreign key {self.constraint.name}"
+        return Message("drop foreign key {key}", key=self.constraint.name)
 
     def apply(self, m):
         m.op.drop_constraint(
@@ -307,8 +335,11 @@ class CreateForeignKey(Operation):
     constraint: ForeignKeyConstraint
 
     def describe(self):
-        target = self.constraint.referred_table.name
-        return f"create foreign key {self.constraint.name} to {target}"
+        return Message(
+            "create foreign key {key} to {table}",
+            key=self.constraint.name,
+            table=self.constraint.referred_table.name,
+        )
 
     def apply(self, m):
         m.execute(AddConstraint(self.constraint))
@@ -322,7 +353,11 @@ class DropColumn(Operation):
     values: int = 0
 
     def describe(self):
-        return f"destroy {self.what}: {self.values} values are deleted for good"
+        return Message(
+            "destroy {what}: {values} values are deleted for good",
+            what=self.what,
+            values=self.values,
+        )
 
     def apply(self, m):
         m.op.drop_column(m.name(self.table), m.name(self.column))
@@ -335,7 +370,9 @@ class DropTable(Operation):
     rows: int = 0
 
     def describe(self):
-        return f"destroy {self.what}: {self.rows} records are deleted for good"
+        return Message(
+            "destroy {what}: {rows} records are deleted for good", what=self.what, rows=self.rows
+        )
 
     def apply(self, m):
         m.op.drop_table(m.name(self.table))

@@ -37,6 +37,7 @@ from .drift import drift_problems
 from .errors import Problem
 from .field_types import DEFAULT_TOKENS, ValueProblem
 from .identifiers import column_name
+from .messages import Message
 from .model import AppModel, EntityModel, FieldModel
 from .search_index import plan_search_index
 from .sqltypes import UTC
@@ -220,7 +221,7 @@ class _Planner:
         # Archived columns are nullable (tables.py): a restored entity may leave some out.
         for column in table.columns:
             if column.info.get("field") and not column.nullable:
-                what = f"'{entity.name}.{column.name}' (archived)"
+                what = Message("'{field}' (archived)", field=f"{entity.name}.{column.name}")
                 self._set_nullable(entity, column.name, True, column.type, what)
         doc = dict(entity.doc)
         synthetic = [f.doc for f in entity.fields.values() if f.synthetic]
@@ -229,8 +230,12 @@ class _Planner:
         self.archive.entities[entity.name] = doc
         self.table_ops.append(
             ops.Note(
-                f"archive entity '{entity.name}': its {rows} records are hidden and kept; "
-                "declare it again to restore it, or purge it to delete them"
+                Message(
+                    "archive entity '{entity}': its {rows} records are hidden and kept; "
+                    "declare it again to restore it, or purge it to delete them",
+                    entity=entity.name,
+                    rows=rows,
+                )
             )
         )
 
@@ -249,22 +254,30 @@ class _Planner:
         if pair.how == "restored":
             rows = row_count(self.conn, pair.old_table)
             self.table_ops.append(
-                ops.Note(f"restore entity '{entity.name}' with its {rows} records")
+                ops.Note(
+                    Message(
+                        "restore entity '{entity}' with its {rows} records",
+                        entity=entity.name,
+                        rows=rows,
+                    )
+                )
             )
         old_name, new_name = str(pair.old_table.name), str(entity.table_name)
         if old_name != new_name:
-            what = f"entity '{pair.old.name}' to '{entity.name}'"
+            what = Message("entity '{old}' to '{new}'", old=pair.old.name, new=entity.name)
             self.table_ops.append(ops.RenameTable(old_name, new_name, what))
         self._plan_fields(pair)
 
     def _create_entity(self, entity: EntityModel) -> None:
         self.table_ops.append(
-            ops.CreateTable(self.fresh.table(entity.name), f"entity '{entity.name}'")
+            ops.CreateTable(
+                self.fresh.table(entity.name), Message("entity '{entity}'", entity=entity.name)
+            )
         )
         for fld in entity.fields.values():
             if fld.type_name == "multi_reference":
                 link = self.fresh.link_tables[(self.new.name, entity.name, fld.name)]
-                what = f"links of '{entity.name}.{fld.name}'"
+                what = Message("links of '{field}'", field=f"{entity.name}.{fld.name}")
                 self.table_ops.append(ops.CreateTable(link, what))
 
     # --- fields ------------------------------------------------------------------
@@ -285,7 +298,9 @@ class _Planner:
             elif source in archived:
                 old = archived[source]
                 slot.pop(source, None)
-                what = f"restore field '{entity.name}.{fld.name}' with its values"
+                what = Message(
+                    "restore field '{field}' with its values", field=f"{entity.name}.{fld.name}"
+                )
                 self.column_ops.append(ops.Note(what))
             else:
                 self._add_field(pair, fld)
@@ -299,20 +314,28 @@ class _Planner:
     def _archive_field(self, pair: _EntityPair, old: FieldModel, slot: dict) -> None:
         entity, table = pair.new, pair.old_table
         slot[old.name] = old.doc
-        what = f"'{entity.name}.{old.name}'"
+        name = f"{entity.name}.{old.name}"
         if not old.has_column:
-            self.column_ops.append(ops.Note(f"archive field {what}: its links are kept"))
+            self.column_ops.append(
+                ops.Note(Message("archive field '{field}': its links are kept", field=name))
+            )
             return
         count = value_count(self.conn, table.c[old.name])
         self.column_ops.append(
             ops.Note(
-                f"archive field {what}: its {count} values are hidden and kept; "
-                "declare it again to restore it, or purge it to delete them"
+                Message(
+                    "archive field '{field}': its {count} values are hidden and kept; "
+                    "declare it again to restore it, or purge it to delete them",
+                    field=name,
+                    count=count,
+                )
             )
         )
         column = table.c[old.name]
         if not column.nullable:
-            self._set_nullable(entity, old.name, True, column.type, f"{what} (archived)")
+            self._set_nullable(
+                entity, old.name, True, column.type, Message("'{field}' (archived)", field=name)
+            )
 
     def _set_nullable(self, entity: EntityModel, column: str, nullable: bool, type_, what: str):
         table = str(entity.table_name)
@@ -322,16 +345,20 @@ class _Planner:
 
     def _add_field(self, pair: _EntityPair, fld: FieldModel) -> None:
         entity = pair.new
-        what = f"field '{entity.name}.{fld.name}'"
+        name = f"{entity.name}.{fld.name}"
+        what = Message("field '{field}'", field=name)
         if fld.type_name == "multi_reference":
             link = self.fresh.link_tables[(self.new.name, entity.name, fld.name)]
-            self.column_ops.append(ops.CreateTable(link, f"links of {what}"))
+            self.column_ops.append(
+                ops.CreateTable(link, Message("links of field '{field}'", field=name))
+            )
             return
         if not fld.has_column:
             return
         column = self.fresh.table(entity.name).c[fld.name]
         table_name = str(entity.table_name)
-        self.column_ops.append(ops.AddColumn(table_name, column, f"{what} ({fld.type_name})"))
+        added = Message("field '{field}' ({type})", field=name, type=fld.type_name)
+        self.column_ops.append(ops.AddColumn(table_name, column, added))
         if not fld.required:
             return
         rows = row_count(self.conn, pair.old_table)
@@ -360,7 +387,7 @@ class _Planner:
 
     def _change_field(self, pair: _EntityPair, old: FieldModel, new: FieldModel) -> None:
         entity, table = pair.new, pair.old_table
-        what = f"field '{entity.name}.{new.name}'"
+        what = Message("field '{field}'", field=f"{entity.name}.{new.name}")
         links = (old.type_name == "multi_reference", new.type_name == "multi_reference")
         if old.has_column != new.has_column or links[0] != links[1]:
             self.refuse(
@@ -380,7 +407,9 @@ class _Planner:
                 self._rename_links(pair, old, new)
             return
         if old.name != new.name:
-            renamed = f"field '{entity.name}.{old.name}' to '{new.name}'"
+            renamed = Message(
+                "field '{field}' to '{new}'", field=f"{entity.name}.{old.name}", new=new.name
+            )
             self.column_ops.append(
                 ops.RenameColumn(str(entity.table_name), old.name, new.name, renamed)
             )
@@ -462,7 +491,12 @@ class _Planner:
         source = Table(
             entity.table_name, MetaData(), table.c.id._copy(), _renamed(column, new.name)
         )
-        what = f"field '{entity.name}.{new.name}' from {old.type_name} to {new.type_name}"
+        what = Message(
+            "field '{field}' from {old} to {new}",
+            field=f"{entity.name}.{new.name}",
+            old=old.type_name,
+            new=new.type_name,
+        )
         self.column_ops.append(ops.ConvertColumn(source, new.name, target, convert, what, rows))
         self.touched_columns.add((str(entity.table_name), new.name))
         return True
@@ -481,7 +515,7 @@ class _Planner:
     def _rename_links(self, pair: _EntityPair, old: FieldModel, new: FieldModel) -> None:
         old_link, new_link = str(old.link_table_name), str(new.link_table_name)
         if old_link != new_link:
-            what = f"links of '{pair.new.name}.{new.name}'"
+            what = Message("links of '{field}'", field=f"{pair.new.name}.{new.name}")
             self.column_ops.append(ops.RenameTable(old_link, new_link, what))
 
     # --- tables that must not exist yet -------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from . import store
 from .ddl import Migrator
 from .errors import CrmError, InvalidDocument, NotFound, PlanRefused, Problem
+from .messages import Message
 from .model import AppModel
 from .operations import DropColumn, DropTable, Operation
 from .plan import Plan, make_plan
@@ -276,9 +277,9 @@ def _purge_operations(
         del archive.entities[entity]
         archive.fields.pop(entity, None)
         links = [t for key, t in schema.link_tables.items() if key[1] == entity]
-        return [DropTable(str(t.name), f"links of '{entity}'") for t in links] + [
-            DropTable(str(table.name), f"entity '{entity}'", rows)
-        ]
+        return [
+            DropTable(str(t.name), Message("links of '{field}'", field=entity)) for t in links
+        ] + [DropTable(str(table.name), Message("entity '{entity}'", entity=entity), rows)]
     archived = archive.fields.get(entity, {})
     if field_name not in archived:
         raise CrmError(
@@ -288,8 +289,13 @@ def _purge_operations(
     link = schema.link_tables.get((schema.app.name, entity, field_name))
     if link is not None:
         rows = conn.execute(select(func.count()).select_from(link)).scalar_one()
-        return [DropTable(str(link.name), f"links of '{entity}.{field_name}'", rows)]
+        return [
+            DropTable(
+                str(link.name), Message("links of '{field}'", field=f"{entity}.{field_name}"), rows
+            )
+        ]
     table = schema.tables[(schema.app.name, entity)]
     column = table.c[field_name]
     values = conn.execute(select(func.count()).where(column.is_not(None))).scalar_one()
-    return [DropColumn(str(table.name), field_name, f"field '{entity}.{field_name}'", values)]
+    what = Message("field '{field}'", field=f"{entity}.{field_name}")
+    return [DropColumn(str(table.name), field_name, what, values)]

@@ -42,6 +42,7 @@ from . import field_types
 from . import operations as ops
 from .errors import Problem
 from .identifiers import physical_name
+from .messages import Message
 from .model import AppModel, EntityModel, FieldModel
 from .tables import index_name
 
@@ -271,13 +272,17 @@ def _plan_trigram(conn, wanted, tables, touched_columns) -> SearchChanges:
         return changes
     if install:
         changes.creates.append(
-            ops.CreateExtension(TRIGRAM_EXTENSION, schema, "trigram indexes for search")
+            ops.CreateExtension(TRIGRAM_EXTENSION, schema, Message("trigram indexes for search"))
         )
     for name in missing:
         entity, table_name, column_name = expected[name]
         changes.creates.append(
             ops.CreateTrigramIndex(
-                name, table_name, column_name, schema, f"'{entity.name}.{column_name}'"
+                name,
+                table_name,
+                column_name,
+                schema,
+                Message("'{field}'", field=f"{entity.name}.{column_name}"),
             )
         )
     return changes

@@ -27,7 +27,7 @@ from records.errors import Forbidden
 
 from ..api.errors import status_of
 from ..api.service import records_service
-from ..i18n import language, text
+from ..i18n import language, text, translated
 from ..identity import page_actor
 from ..navigation import NavLink, add_nav_link, navigation
 from ..runtime import runtime
@@ -230,11 +230,12 @@ def _plan_page(
 
 
 def split_operations(planned: list) -> tuple[list[str], list[str]]:
-    """The plan's steps in words: what users see (entities, fields), then indexes and keys."""
+    """The plan's steps in words, in the user's language: what users see (entities, fields),
+    then indexes and keys."""
     steps, technical = [], []
     for operation in planned:
         bookkeeping = isinstance(operation, TECHNICAL_OPERATIONS)
-        (technical if bookkeeping else steps).append(operation.describe())
+        (technical if bookkeeping else steps).append(translated(operation.describe()))
     return steps, technical
 
 

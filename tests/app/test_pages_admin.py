@@ -192,6 +192,14 @@ def test_the_plan_shows_what_the_import_would_do_and_changes_nothing(root, engin
     assert count(engine, preset_imports) == 0
 
 
+def test_the_plan_speaks_the_users_language(root, engine):
+    with engine.begin() as conn:
+        conn.execute(users.update().where(users.c.username == "root").values(language="zh"))
+    text = page_text(root.get("/admin/presets/b2b_sales/plan"))
+    assert "创建实体“account”（数据表 b2b_sales__account）" in text
+    assert "create entity" not in text
+
+
 def test_the_plan_without_sample_data_has_no_counts(root, engine):
     text = page_text(root.get("/admin/presets/b2b_sales/plan"))
     assert "create entity 'account'" in text
