@@ -38,6 +38,18 @@ def _object(properties: dict[str, Any], *optional: str) -> dict[str, Any]:
     }
 
 
+def _id_parameter(name: str, description: str | None = None) -> dict[str, Any]:
+    """A row id in the path (the routes' ``int(min=1, max=MAX_ID)``)."""
+    parameter = {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        "example": 1,
+    }
+    return {**parameter, "description": description} if description else parameter
+
+
 def _ok(description: str, schema: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {200: {"description": description, **json_content(schema)}}
 
@@ -233,13 +245,7 @@ def workflow_record_paths(spec: APISpec, runtime: EntityRuntime) -> None:
         return
     base = f"{PREFIX}/records/{runtime.app_name}/{runtime.name}/{{id}}"
     op = f"{runtime.app_name}.{runtime.name}"
-    record_id = {
-        "name": "id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-        "example": 1,
-    }
+    record_id = _id_parameter("id")
     transitions = [t for w in workflows for t in w.transitions]
     transitions += [f"{w.name}.{t}" for w in workflows for t in w.transitions]
     outcome = {
@@ -396,14 +402,7 @@ def workflow_paths(spec: APISpec) -> None:
     spec.path(
         path=f"{PREFIX}/approvals/{{task_id}}/{{action}}",
         parameters=[
-            {
-                "name": "task_id",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                "description": "a task id: see my_tasks of an approval, or GET /approvals",
-                "example": 1,
-            },
+            _id_parameter("task_id", "a task id: see my_tasks of an approval, or GET /approvals"),
             {
                 "name": "action",
                 "in": "path",
@@ -546,15 +545,7 @@ def delegation_paths(spec: APISpec) -> None:
     )
     spec.path(
         path=f"{PREFIX}/delegations/{{delegation_id}}/end",
-        parameters=[
-            {
-                "name": "delegation_id",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                "example": 1,
-            }
-        ],
+        parameters=[_id_parameter("delegation_id")],
         operations={
             "post": {
                 "operationId": "delegations.end",

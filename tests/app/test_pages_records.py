@@ -436,7 +436,9 @@ def test_a_stale_edit_gives_the_conflict_page(web_app, service, actors, acme):
     assert saved["title"] == "Pumps (li)" and saved["amount"] == "500.00" and saved["version"] == 3
 
 
-def test_a_workflow_lock_is_shown_on_the_form(web_app, service, actors, acme):
+@pytest.fixture
+def under_approval(web_app, service, actors, acme) -> dict:
+    """li's deal with a discount, waiting for its approval (so locked for editing)."""
     deal = service.create(
         actors["li"],
         APP,
@@ -444,6 +446,11 @@ def test_a_workflow_lock_is_shown_on_the_form(web_app, service, actors, acme):
         {"title": "Discounted", "account": acme["id"], "discount_pct": 10},
     )
     web_app.extensions[WORKFLOWS].fire(actors["li"], APP, "deal", deal["id"], "request_discount")
+    return deal
+
+
+def test_a_workflow_lock_is_shown_on_the_form(web_app, service, actors, acme, under_approval):
+    deal = under_approval
     li = signed_in(web_app, "li")
     edit = f"{DEALS}/{deal['id']}/edit"
     page = page_of(li, edit)
@@ -458,14 +465,10 @@ def test_a_workflow_lock_is_shown_on_the_form(web_app, service, actors, acme):
     assert service.get(actors["li"], APP, "deal", deal["id"])["title"] == "Discounted"
 
 
-def test_the_record_services_refusals_speak_the_users_language(web_app, service, actors, acme):
-    deal = service.create(
-        actors["li"],
-        APP,
-        "deal",
-        {"title": "Discounted", "account": acme["id"], "discount_pct": 10},
-    )
-    web_app.extensions[WORKFLOWS].fire(actors["li"], APP, "deal", deal["id"], "request_discount")
+def test_the_record_services_refusals_speak_the_users_language(
+    web_app, service, actors, acme, under_approval
+):
+    deal = under_approval
     li = signed_in(web_app, "li", "zh")
     # A lock of the workflow, beside the form: the entity by its Chinese label.
     current = service.get(actors["li"], APP, "deal", deal["id"])
