@@ -56,6 +56,9 @@ def tick(moment):
     if not inspect(found.engine).has_table(approval_tasks.name):
         raise CrmError("the system tables are missing: run 'crm init' first")
     records = Records(found.engine, found.registry)
-    flow = Workflows(records, deliver=mailer_from(found.settings, found.engine))
+    mailer = mailer_from(found.settings, found.engine)
+    flow = Workflows(records, deliver=mailer)
     escalated = flow.tick(now)
+    if mailer is not None:
+        mailer.flush()  # before the command ends: the e-mails go from a thread
     click.echo(f"escalated {escalated} overdue task{'' if escalated == 1 else 's'}")

@@ -7,6 +7,11 @@ each, to users who are active and have an e-mail address. An SMTP server that is
 down or refuses a message is logged (logger ``app.mail``) and changes nothing
 else: the in-app notification is saved either way, and the action stands.
 
+The e-mails are composed in the request (they read the recipients) and sent by
+a thread of the process (:class:`Outbox`), so nobody waits on a slow mail server
+to see their approval go through. A process that ends sends what is queued
+first, for at most the SMTP timeout.
+
 Each e-mail is in its reader's language (theirs, else the configured default),
 from the same catalogue as the pages, loaded here rather than through
 Flask-Babel: the deadline command mails outside any request.
@@ -14,10 +19,15 @@ Flask-Babel: the deadline command mails outside any request.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import re
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -188,8 +198,60 @@ def compose(
     return message
 
 
+class Outbox:
+    """E-mails waiting for the SMTP server, sent in order by one thread of this process.
+
+    The thread starts with the first e-mail, and again in a process forked from
+    one that had it (a web server's worker): threads do not survive a fork.
+    """
+
+    def __init__(self, send: Callable[[list[EmailMessage]], Any], wait_at_exit: float):
+        self._send = send
+        self._queue: queue.Queue[list[EmailMessage]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.flush, wait_at_exit)
+
+    def put(self, messages: list[EmailMessage]) -> None:
+        with self._lock:
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                if self._pid != os.getpid():
+                    self._queue = queue.Queue()  # the parent's queue is the parent's to send
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="crm-mail", daemon=True)
+                self._thread.start()
+        self._queue.put(messages)
+
+    def pending(self) -> int:
+        """Batches queued or being sent."""
+        return self._queue.unfinished_tasks
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every batch queued so far was handed over (or failed); False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks and self._pid == os.getpid():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                done.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            messages = self._queue.get()
+            try:
+                self._send(messages)
+            except Exception:  # the thread must live on for the next e-mails
+                log.exception("notification e-mails not sent")
+            finally:
+                self._queue.task_done()
+
+
 class Mailer:
-    """A ``deliver`` channel for the workflow engine: notices in, e-mails out."""
+    """A ``deliver`` channel for the workflow engine: notices in, e-mails out (by the outbox)."""
 
     def __init__(
         self,
@@ -203,6 +265,7 @@ class Mailer:
         self.engine = engine
         self.languages = languages or ["en"]
         self.default_language = default_language
+        self.outbox = Outbox(self.send, wait_at_exit=settings.timeout)
 
     def language_of(self, to: Recipient) -> str:
         return to.language if to.language in self.languages else self.default_language
@@ -218,7 +281,11 @@ class Mailer:
             if (to := found.get(n.user_id)) is not None
         ]
         if messages:
-            self.send(messages)
+            self.outbox.put(messages)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for the e-mails queued so far to be sent (or to fail)."""
+        return self.outbox.flush(timeout)
 
     def send(self, messages: list[EmailMessage]) -> int:
         """Send over one SMTP connection; returns how many went. Failures are logged."""

@@ -84,6 +84,11 @@ def start(db_url, tmp_path):
         engine.dispose()
 
 
+def sent(app) -> None:
+    """Wait for the e-mails queued so far: the mailer's thread sends them after the request."""
+    assert app.extensions["crm.workflows"].deliver.flush(timeout=30)
+
+
 def new_deal(as_, discount: int) -> int:
     account = as_["root"].post("/account", json={"name": "Acme"}).get_json()["id"]
     response = as_["li"].post(
@@ -100,10 +105,11 @@ def test_mail_is_off_by_default(start):
 
 
 def test_assignments_and_decisions_are_mailed(start, sink):
-    _, as_ = start(**mail_settings(sink.port))
+    app, as_ = start(**mail_settings(sink.port))
     deal = new_deal(as_, 20)
     fired = as_["li"].post(f"/deal/{deal}/transitions/request_discount")
     assert fired.status_code == 200, fired.get_data(as_text=True)
+    sent(app)
     assigned = sorted(sink.received, key=lambda r: r.rcpt_to)
     assert [r.rcpt_to for r in assigned] == [["boss@example.com"], ["wang@example.com"]]
     mail = assigned[1]
@@ -122,10 +128,12 @@ def test_assignments_and_decisions_are_mailed(start, sink):
     sink.received.clear()
     task = as_["wang"].get("/api/v1/approvals?mine=1").get_json()["items"][0]["id"]
     assert as_["wang"].post(f"/api/v1/approvals/{task}/approve").status_code == 200
+    sent(app)
     # The finance step: chen has no address, so nobody is mailed about it.
     assert sink.received == []
     finance = as_["chen"].get("/api/v1/approvals?mine=1").get_json()["items"][0]["id"]
     assert as_["chen"].post(f"/api/v1/approvals/{finance}/reject").status_code == 200
+    sent(app)
     (rejected,) = sink.received
     assert rejected.rcpt_to == ["li@example.com"]
     assert rejected.message["Subject"].startswith("Rejected: deal 'Big order'")
@@ -138,6 +146,7 @@ def test_each_reader_is_mailed_in_their_language(start, sink):
         conn.execute(update(users).where(users.c.username == "wang").values(language="zh"))
     deal = new_deal(as_, 20)
     assert as_["li"].post(f"/deal/{deal}/transitions/request_discount").status_code == 200
+    sent(app)
     mails = {r.rcpt_to[0]: r.message for r in sink.received}
     wang = mails["wang@example.com"]
     assert wang["Subject"] == (
@@ -152,22 +161,42 @@ def test_each_reader_is_mailed_in_their_language(start, sink):
 
 
 def test_a_refused_action_sends_nothing(start, sink):
-    _, as_ = start(**mail_settings(sink.port))
+    app, as_ = start(**mail_settings(sink.port))
     deal = new_deal(as_, 0)
     assert_error(as_["li"].post(f"/deal/{deal}/transitions/request_discount"), 409)
+    sent(app)
     assert sink.received == []
 
 
 def test_an_smtp_server_that_is_down_does_not_undo_the_action(start, caplog):
-    _, as_ = start(**mail_settings(free_port()))
+    app, as_ = start(**mail_settings(free_port()))
     deal = new_deal(as_, 10)
     with caplog.at_level(logging.WARNING, logger="app.mail"):
         fired = as_["li"].post(f"/deal/{deal}/transitions/request_discount")
+        sent(app)
     assert fired.status_code == 200, fired.get_data(as_text=True)
     assert fired.get_json()["state"] == "pending"
     assert "2 of 2 notification e-mails not sent: SMTP server 127.0.0.1" in caplog.text
     notes = as_["wang"].get("/api/v1/notifications").get_json()["items"]
     assert [n["kind"] for n in notes] == ["assigned"]  # saved in the app all the same
+
+
+def test_the_action_does_not_wait_for_a_slow_mail_server(start, caplog):
+    with socket.socket() as silent:  # takes the connection, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        app, as_ = start(**mail_settings(silent.getsockname()[1], timeout=60))
+        deal = new_deal(as_, 10)
+        with caplog.at_level(logging.WARNING, logger="app.mail"):
+            fired = as_["li"].post(f"/deal/{deal}/transitions/request_discount")
+            # The answer came while the server has not even greeted the mailer.
+            assert fired.status_code == 200, fired.get_data(as_text=True)
+            assert app.extensions["crm.workflows"].deliver.outbox.pending() == 1
+            assert "not sent" not in caplog.text
+            connection, _ = silent.accept()
+            connection.close()  # the server hangs up: the mailer gives up, and says so
+            sent(app)
+    assert "2 of 2 notification e-mails not sent" in caplog.text
 
 
 def test_a_broken_channel_is_logged_after_the_commit(start, caplog):
@@ -219,6 +248,7 @@ def test_the_mailer_skips_users_without_an_address(start, sink):
             Notice(ids["wang"], "escalated", "x" * 300, "sales_pipeline", "deal", 1, None),
         ]
     )
+    assert mailer.flush(timeout=30)
     (mail,) = sink.received
     assert mail.rcpt_to == ["wang@example.com"]
     subject = mail.message["Subject"]
