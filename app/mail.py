@@ -95,7 +95,7 @@ class MailSettings:
             raise CrmError("must be a number of seconds above 0", "/mail/timeout")
         site_url = raw.get("site_url")
         if site_url is not None:
-            parts = urlsplit(site_url) if isinstance(site_url, str) else None
+            parts = urlsplit(site_url.strip()) if isinstance(site_url, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
                 raise CrmError(
                     f"{site_url!r} is not the address of the CRM, e.g. https://crm.example.com",
