@@ -70,4 +70,6 @@ def reason(error: CrmError) -> str:
 
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)
-    app.jinja_env.globals.update(text=text, language=language, language_names=NAMES)
+    app.jinja_env.globals.update(
+        text=text, translated=translated, language=language, language_names=NAMES
+    )

@@ -247,8 +247,11 @@ class _Planner:
         if pair.old.is_child != entity.is_child:
             self.refuse(
                 entity.pointer + "/child",
-                f"'{entity.name}' cannot switch between a child table and an entity of its own; "
-                "create a new entity instead",
+                Message(
+                    "'{entity}' cannot switch between a child table and an entity of its own; "
+                    "create a new entity instead",
+                    entity=entity.name,
+                ),
             )
             return
         if pair.how == "restored":
@@ -367,17 +370,28 @@ class _Planner:
             if default is None or default == "$user":
                 self.refuse(
                     fld.pointer + "/required",
-                    f"{rows} existing {entity.name} records would have no value for the new "
-                    f"required field '{fld.name}'; give it a default to fill them, or make it "
-                    "optional",
+                    Message(
+                        "{rows} existing {entity} records would have no value for the new "
+                        "required field '{field}'; give it a default to fill them, or make it "
+                        "optional",
+                        rows=rows,
+                        entity=entity.name,
+                        field=fld.name,
+                    ),
                 )
                 return
             live = live_row_count(self.conn, pair.old_table) if fld.unique else 0
             if live > 1:
                 self.refuse(
                     fld.pointer + "/unique",
-                    f"the {live} existing {entity.name} records would all get the default "
-                    f"{default!r}, but '{fld.name}' must be unique; add it optional first",
+                    Message(
+                        "the {rows} existing {entity} records would all get the default "
+                        "{default}, but '{field}' must be unique; add it optional first",
+                        rows=live,
+                        entity=entity.name,
+                        default=repr(default),
+                        field=fld.name,
+                    ),
                 )
                 return
             fill_table = Table(entity.table_name, MetaData(), column._copy())
@@ -392,14 +406,21 @@ class _Planner:
         if old.has_column != new.has_column or links[0] != links[1]:
             self.refuse(
                 new.pointer + "/type",
-                f"'{new.name}' cannot change from {old.type_name} to {new.type_name}: "
-                "the data is stored differently; add a new field instead",
+                Message(
+                    "'{field}' cannot change from {old} to {new}: "
+                    "the data is stored differently; add a new field instead",
+                    field=new.name,
+                    old=old.type_name,
+                    new=new.type_name,
+                ),
             )
             return
         old_target = self.renamed_entities.get(old.doc.get("target"), old.doc.get("target"))
         if old_target != new.doc.get("target") and old.type_name == new.type_name:
             # Existing ids name records of the old target: they mean nothing in the new one.
-            message = f"'{new.name}' cannot change its target; add a new field instead"
+            message = Message(
+                "'{field}' cannot change its target; add a new field instead", field=new.name
+            )
             self.refuse(new.pointer + "/target", message)
             return
         if not new.has_column:
@@ -434,8 +455,13 @@ class _Planner:
             ids = sorted(ids + emptied)[:EXAMPLES]
             self.refuse(
                 new.pointer + "/required",
-                f"'{new.name}' cannot become required: {count} records have no value "
-                f"(ids {', '.join(map(str, ids))}); fill them in first",
+                Message(
+                    "'{field}' cannot become required: {count} records have no value "
+                    "(ids {ids}); fill them in first",
+                    field=new.name,
+                    count=count,
+                    ids=", ".join(map(str, ids)),
+                ),
             )
             return
         self._set_nullable(pair.new, new.name, False, new.column_type(), what)
@@ -447,7 +473,10 @@ class _Planner:
                 f"{to_plain(value)!r} is held by records {', '.join(map(str, ids))}"
                 for value, ids in duplicates
             )
-            self.refuse(new.pointer + "/unique", f"'{new.name}' cannot become unique: {shared}")
+            self.refuse(
+                new.pointer + "/unique",
+                Message("'{field}' cannot become unique: {shared}", field=new.name, shared=shared),
+            )
 
     def _convert_if_needed(self, pair, old: FieldModel, new: FieldModel, column) -> bool | None:
         """Plan a type change: True when the column is rebuilt, False when refused."""
@@ -460,8 +489,12 @@ class _Planner:
         if not can_convert(old, new):
             self.refuse(
                 new.pointer + "/type",
-                f"'{new.name}' cannot change from {old.type_name} to {new.type_name}; "
-                "add a new field instead",
+                Message(
+                    "'{field}' cannot change from {old} to {new}; add a new field instead",
+                    field=new.name,
+                    old=old.type_name,
+                    new=new.type_name,
+                ),
             )
             return False
         convert = converter(old, new)
@@ -471,11 +504,22 @@ class _Planner:
                 f"record {row_id} ({to_plain(value)!r}): {message}"
                 for row_id, value, message in failures
             )
-            count = f"at least {EXAMPLES}" if len(failures) >= EXAMPLES else str(len(failures))
+            count = (
+                Message("at least {count}", count=EXAMPLES)
+                if len(failures) >= EXAMPLES
+                else len(failures)
+            )
             self.refuse(
                 new.pointer + "/type",
-                f"{count} {entity.name} record(s) hold values of '{new.name}' that do not "
-                f"convert to {new.value_spec['type']}: {listed}",
+                Message(
+                    "{count} {entity} record(s) hold values of '{field}' that do not "
+                    "convert to {type}: {listed}",
+                    count=count,
+                    entity=entity.name,
+                    field=new.name,
+                    type=new.value_spec["type"],
+                    listed=listed,
+                ),
             )
             return False
         if new.unique:
@@ -485,7 +529,10 @@ class _Planner:
                     f"records {', '.join(map(str, ids))} would all hold {to_plain(value)!r}"
                     for value, ids in collisions
                 )
-                self.refuse(new.pointer + "/unique", f"'{new.name}' must stay unique: {shared}")
+                self.refuse(
+                    new.pointer + "/unique",
+                    Message("'{field}' must stay unique: {shared}", field=new.name, shared=shared),
+                )
                 return False
         target = self.fresh.table(entity.name).c[new.name]
         source = Table(
@@ -508,8 +555,14 @@ class _Planner:
         misfits = misfit_count(self.conn, pair.old_table, column, new.coerce)
         if misfits:
             self.plan.warnings.append(
-                f"{misfits} {pair.new.name} records hold a value of '{new.name}' that the new "
-                "definition does not allow; they keep it, and must correct it when next edited"
+                Message(
+                    "{count} {entity} records hold a value of '{field}' that the new "
+                    "definition does not allow; they keep it, and must correct it when next "
+                    "edited",
+                    count=misfits,
+                    entity=pair.new.name,
+                    field=new.name,
+                )
             )
 
     def _rename_links(self, pair: _EntityPair, old: FieldModel, new: FieldModel) -> None:
@@ -526,8 +579,11 @@ class _Planner:
             if isinstance(operation, ops.CreateTable) and operation.table.name in existing:
                 self.refuse(
                     "",
-                    f"the database already has a table named {operation.table.name} that this "
-                    "app does not know; rename the entity or remove the table",
+                    Message(
+                        "the database already has a table named {table} that this "
+                        "app does not know; rename the entity or remove the table",
+                        table=operation.table.name,
+                    ),
                 )
 
     # --- indexes and foreign keys ------------------------------------------------

@@ -267,7 +267,10 @@ def _plan_trigram(conn, wanted, tables, touched_columns) -> SearchChanges:
     schema, install, reason = _trigram_schema(conn)
     if schema is None:
         changes.warnings.append(
-            f"search is not indexed: {reason}; search still works, by reading every record"
+            Message(
+                "search is not indexed: {reason}; search still works, by reading every record",
+                reason=reason,
+            )
         )
         return changes
     if install:

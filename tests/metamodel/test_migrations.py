@@ -103,6 +103,8 @@ def test_a_new_required_field_needs_a_default_when_records_exist(shop):
     error = refused(shop, doc)
     assert error.problems[0].path == "/entities/0/fields/5/required"
     assert "2 existing item records" in error.problems[0].message
+    # A message the pages translate (metamodel.messages): its template and values are kept.
+    assert error.problems[0].message.params == {"rows": 2, "entity": "item", "field": "status"}
     fields_of(doc, "item")[-1]["default"] = "new"
     publish.apply_document(shop, doc)
     assert read_column(shop, "item", "status") == {ids[0]: "new", ids[1]: "new"}
