@@ -18,7 +18,7 @@ from . import field_types
 from .errors import CrmError
 from .identifiers import link_table_name, table_name
 from .messages import Label
-from .text import humanise
+from .text import humanise, localise
 
 ExternalApps = Callable[[str], "AppModel | None"]
 
@@ -164,6 +164,12 @@ class EntityModel:
     def named(self) -> Label:
         """The entity in a message: its name in English, its label in the user's language."""
         return Label(self.label, self.name)
+
+    @property
+    def noun(self) -> Label:
+        """The entity inside a sentence ("this deal"): its English label in lower case,
+        its label in the user's language at the edge."""
+        return Label(self.label, localise(self.label).lower())
 
     @property
     def is_child(self) -> bool:

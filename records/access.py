@@ -105,17 +105,17 @@ def require(
     data_for=None,
 ) -> None:
     if not may(actor, entity, verb, record, context, data_for):
-        word = VERB_WORDS.get(verb, verb)
-        if record is None:
-            raise Forbidden(Message("you may not {verb} {entity}", verb=word, entity=entity.named))
-        raise Forbidden(
-            Message(
-                "you may not {verb} {entity} {id}",
-                verb=word,
-                entity=entity.named,
-                id=record.get("id"),
-            )
-        )
+        raise refused(entity, verb, None if record is None else record.get("id"))
+
+
+def refused(entity: EntityModel, verb: str, record_id: Any = None) -> Forbidden:
+    """The refusal of ``verb`` on the entity's records (or on one), in words the edge translates."""
+    word = VERB_WORDS.get(verb, verb)
+    if record_id is None:
+        return Forbidden(Message("you may not {verb} {entity}", verb=word, entity=entity.named))
+    return Forbidden(
+        Message("you may not {verb} {entity} {id}", verb=word, entity=entity.named, id=record_id)
+    )
 
 
 def _holds(rule, record: dict, context: dict | None) -> bool:

@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Table
 
-from metamodel.messages import Message
 from metamodel.model import EntityModel
 from records import access
 from records.actor import Actor
-from records.errors import Forbidden
 from records.rule_data import rule_data
 from records.runtime import EntityRuntime
 from records.service import Records
@@ -65,14 +63,7 @@ class Call:
 
     def require(self, verb: str, runtime: EntityRuntime, record: dict) -> None:
         if not self.may(verb, runtime, record):
-            raise Forbidden(
-                Message(
-                    "you may not {verb} {entity} {id}",
-                    verb=access.VERB_WORDS.get(verb, verb),
-                    entity=runtime.entity.named,
-                    id=record["id"],
-                )
-            )
+            raise access.refused(runtime.entity, verb, record["id"])
 
     def load(self, runtime: EntityRuntime, record_id: int, *, lock: bool = False) -> dict:
         return self.records._load(self.conn, runtime, record_id, lock=lock)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from metamodel.messages import Message
 from records import access
 from records.actor import Actor
-from records.errors import Forbidden, RecordConflict, StaleVersion
+from records.errors import RecordConflict, StaleVersion
 from records.runtime import EntityRuntime
 from records.service import Records
 
@@ -165,14 +165,7 @@ class Workflows:
             if not call.may("read", runtime, record) and not any(
                 t["assignee_id"] == actor.id for t in every
             ):
-                raise Forbidden(
-                    Message(
-                        "you may not {verb} {entity} {id}",
-                        verb=access.VERB_WORDS["read"],
-                        entity=runtime.entity.named,
-                        id=record_id,
-                    )
-                )
+                raise access.refused(runtime.entity, "read", record_id)
             if row is None:
                 return None
             workflow = snapshot(runtime.entity, row["definition"])

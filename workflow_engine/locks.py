@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from metamodel.messages import Label, Message
-from metamodel.text import localise
+from metamodel.messages import Message
 from records.actor import Actor
 from records.errors import RecordConflict
 from records.runtime import EntityRuntime
@@ -35,7 +34,7 @@ def guard(
         return
     name = Message(
         "this {entity}",
-        entity=Label(runtime.entity.label, localise(runtime.entity.label).lower()),
+        entity=runtime.entity.noun,
     )
     approval = conn.execute(
         statements.open_approval,

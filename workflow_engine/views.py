@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from metamodel.messages import Label, Message
-from metamodel.text import localise
+from metamodel.messages import Message
 from records.runtime import EntityRuntime
 from records.serialize import json_value
 
@@ -16,8 +15,7 @@ def record_title(runtime: EntityRuntime, record: dict) -> Message:
     """How messages name a record: its entity and title, e.g. "deal 'Big order' (#3)"."""
     title_field = runtime.entity.title_field
     title = record.get(title_field) if title_field else None
-    label = runtime.entity.label
-    entity = Label(label, localise(label).lower())
+    entity = runtime.entity.noun
     if title:
         return Message("{entity} '{title}' (#{id})", entity=entity, title=title, id=record["id"])
     return Message("{entity} #{id}", entity=entity, id=record["id"])
